@@ -1,0 +1,46 @@
+# conv_t5: `make demo` runs the offline small-scale reproduction, `make test` the tests.
+# Both create .venv with the pinned versions on first use and re-install when
+# setup.cfg, pyproject.toml or constraints.txt change.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Quiet TF's C++ logging; keep everything on the CPU.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export CUDA_VISIBLE_DEVICES ?=
+
+.PHONY: venv demo demo-quick test test-fast bench data clean-venv
+
+venv: $(STAMP)
+
+# --no-deps: constraints.txt is the complete, resolved set. Letting pip resolve
+# t5's own requirements would add tensorflow-datasets beside tfds-nightly
+# (mesh-tensorflow[transformer] asks for it) and break `tensorflow_datasets`.
+$(STAMP): setup.cfg pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
+	@touch $(STAMP)
+
+demo: venv
+	$(PY) -m conv_t5.demo
+
+demo-quick: venv
+	$(PY) -m conv_t5.demo --quick
+
+data: venv
+	$(PY) -m conv_t5.tasks.demo_data
+
+bench: venv
+	$(PY) -m conv_t5.bench
+
+test: venv
+	$(PY) -m pytest tests
+
+test-fast: venv
+	$(PY) -m pytest tests -m "not slow"
+
+clean-venv:
+	rm -rf $(VENV)

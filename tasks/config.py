@@ -1,0 +1,22 @@
+"""Where prepared data lives, chosen in gin or by environment variable."""
+
+import os
+
+import gin
+
+DATA_DIR_ENV = "CONV_T5_DATA_DIR"
+
+
+@gin.configurable(module="conv_t5")
+def data_dir(path=None):
+  """The directory holding the offline demo data and its vocabulary.
+
+  Args:
+    path: explicit directory; default: $CONV_T5_DATA_DIR, else
+      ~/.cache/conv_t5/data. (`make` sets $CONV_T5_DATA_DIR to ./data.)
+  Returns:
+    an absolute path (it may not exist yet).
+  """
+  path = path or os.environ.get(DATA_DIR_ENV) or os.path.join(
+      os.path.expanduser("~"), ".cache", "conv_t5", "data")
+  return os.path.abspath(os.path.expanduser(path))
