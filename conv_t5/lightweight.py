@@ -1,0 +1,28 @@
+"""Lightweight convolution (Wu et al., 2019): one softmax-normalised kernel per head.
+
+    k[h, :] = softmax(W[h, :])          W: [heads, K], learned
+    X2[t, h, c] = sum_j k[h, j] X1[t + o_j, h, c]
+
+Each of the H kernels is shared by the channels / H channels of its head.
+DropConnect on k in training: `kernel_dropout` (Wu et al. use 0.1).
+"""
+
+import gin
+import mesh_tensorflow as mtf
+import tensorflow.compat.v1 as tf
+
+from conv_t5 import block
+
+
+@gin.configurable(module="conv_t5")
+class LightweightConvolution(block.ConvolutionBlock):
+  """The paper's lightweight convolution block (see module docstring)."""
+
+  def kernel(self, context, x1, heads_dim, width_dim):
+    """Returns [ensemble..., heads, conv_width], softmax-normalised over width."""
+    weights = mtf.get_variable(
+        context.mesh, "kernel",
+        mtf.Shape(context.model.ensemble_dims + [heads_dim, width_dim]),
+        initializer=tf.random_normal_initializer(stddev=width_dim.size**-0.5),
+        dtype=context.variable_dtype)
+    return mtf.softmax(weights, reduced_dim=width_dim)
