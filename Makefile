@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed
 # Quiet TF's C++ logging; keep everything on the CPU.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export CUDA_VISIBLE_DEVICES ?=
+# Demo data, its vocabulary and source archives (`make data`; not committed).
+export CONV_T5_DATA_DIR ?= $(CURDIR)/data
 
 .PHONY: venv demo demo-quick test test-fast bench data clean-venv
 

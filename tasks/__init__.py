@@ -17,3 +17,7 @@ for _p in _paths.gin_search_path():
 
 # Registrations (import order does not matter; each module registers its own).
 from conv_t5.tasks import local  # noqa: E402,F401
+from conv_t5.tasks import c4  # noqa: E402,F401
+from conv_t5.tasks import demo  # noqa: E402,F401
+from conv_t5.tasks import finetune  # noqa: E402,F401
+from conv_t5.tasks import glue  # noqa: E402,F401

@@ -20,3 +20,19 @@ def data_dir(path=None):
   path = path or os.environ.get(DATA_DIR_ENV) or os.path.join(
       os.path.expanduser("~"), ".cache", "conv_t5", "data")
   return os.path.abspath(os.path.expanduser(path))
+
+
+@gin.configurable(module="conv_t5")
+def tfds_options(data_dir=None, download=False):
+  """How the TFDS-backed tasks find their data.
+
+  Args:
+    data_dir: the TFDS data directory; default: TFDS's own ($TFDS_DATA_DIR or
+      ~/tensorflow_datasets). t5's flag --t5_tfds_data_dir overrides both.
+    download: False (default) reads only prepared data and fails at once with
+      instructions when a dataset is missing; True lets TFDS download and
+      prepare it on first use (needs the internet, can take hours for C4).
+  Returns:
+    (data_dir, download)
+  """
+  return data_dir, bool(download)
