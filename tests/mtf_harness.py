@@ -1,0 +1,129 @@
+"""Runs conv_t5 layers and the core in Mesh-TF graphs, for the property tests.
+
+Everything here is test plumbing: build an mtf graph, lower it on a mesh of
+CPU devices (one, or several virtual ones), run it in a TF1 session, return
+numpy arrays.
+"""
+
+import types
+
+import mesh_tensorflow as mtf
+from mesh_tensorflow.transformer import transformer
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+tf.disable_v2_behavior()
+
+
+def session_config(num_cpus=4):
+  return tf.ConfigProto(device_count={"CPU": num_cpus},
+                        inter_op_parallelism_threads=2,
+                        intra_op_parallelism_threads=2)
+
+
+def mesh_impl(mesh_shape="", layout="", num_devices=1):
+  """A placement mesh implementation over CPU devices."""
+  shape = mtf.convert_to_shape(mesh_shape)
+  devices = ["/cpu:%d" % (i % 4) for i in range(max(shape.size, num_devices))]
+  return mtf.placement_mesh_impl.PlacementMeshImpl(
+      shape, mtf.convert_to_layout_rules(layout), devices[:shape.size or 1])
+
+
+def fake_model(d_model, autoregressive):
+  """The attributes of a Unitransformer that a layer reads from context.model."""
+  return types.SimpleNamespace(
+      model_dim=mtf.Dimension("d_model", d_model), ensemble_dims=[],
+      ensemble_dim=None, fully_autoregressive=autoregressive, layer_stack=None)
+
+
+class LayerRun:
+  """One conv_t5 layer called in the modes of a Context, on one graph."""
+
+  def __init__(self, layer, batch, length, d_model, autoregressive,
+               mesh_shape="", layout=""):
+    self.graph = mtf.Graph()
+    self.mesh = mtf.Mesh(self.graph, "mesh")
+    self.layer = layer
+    self.batch_dim = mtf.Dimension("batch", batch)
+    self.length_dim = mtf.Dimension("length", length)
+    self.model = fake_model(d_model, autoregressive)
+    self.outputs = {}
+    self.mesh_shape, self.layout = mesh_shape, layout
+
+  def _import(self, value, dims, dtype=tf.float32):
+    return mtf.import_tf_tensor(self.mesh, tf.constant(value, dtype=dtype),
+                                mtf.Shape(dims))
+
+  def _context(self, mode, **kwargs):
+    return transformer.Context(
+        model=self.model, mesh=self.mesh, batch_dims=[self.batch_dim],
+        length_dim=self.length_dim,
+        variable_dtype=mtf.VariableDType(tf.float32, tf.float32, tf.float32),
+        mode=mode, **kwargs)
+
+  def _call(self, context, x):
+    with tf.variable_scope("layer", reuse=tf.AUTO_REUSE):
+      return self.layer.call(context, x)
+
+  def full(self, name, x, segment=None, mode="eval"):
+    """Whole-sequence call: x [batch, length, d_model], segment [batch, length]."""
+    xm = self._import(x, [self.batch_dim, self.length_dim, self.model.model_dim])
+    seg = None
+    if segment is not None:
+      seg = self._import(segment, [self.batch_dim, self.length_dim], tf.int32)
+    self.outputs[name] = self._call(self._context(mode, sequence_id=seg), xm)
+
+  def stepwise(self, name, x, initial_position=0):
+    """first_part on x (its first `initial_position` steps are the known
+    prefix), then one incremental call per remaining position."""
+    xm = self._import(x, [self.batch_dim, self.length_dim, self.model.model_dim])
+    first = self._context("first_part", sequence_id=1, new_states=[],
+                          initial_position=initial_position,
+                          position=mtf.range(self.mesh, self.length_dim,
+                                             tf.int32),
+                          position_is_default=True)
+    self._call(first, xm)
+    states = first.new_states
+    if initial_position == 0:
+      states = [mtf.zeros_like(s) for s in states]
+    steps = []
+    for t in range(initial_position, self.length_dim.size):
+      xt = mtf.gather(xm, t, self.length_dim)
+      inc = self._context("incremental", sequence_id=1, states=states,
+                          new_states=[], position=t)
+      steps.append(self._call(inc, xt))
+      states = inc.new_states
+    self.outputs[name] = mtf.stack(steps, self.length_dim.name,
+                                   axis=1) if steps else None
+
+  def run(self):
+    """Lowers and runs; returns ({name: array}, {variable name: array})."""
+    impl = mesh_impl(self.mesh_shape, self.layout)
+    lowering = mtf.Lowering(self.graph, {self.mesh: impl}, autostack=False)
+    fetch = {k: lowering.export_to_tf_tensor(v)
+             for k, v in self.outputs.items() if v is not None}
+    variables = {v.name: lowering.export_to_tf_tensor(v.outputs[0])
+                 for v in self.graph.trainable_variables}
+    with tf.Session(config=session_config()) as sess:
+      sess.run(tf.global_variables_initializer())
+      sess.run(lowering.copy_masters_to_slices())
+      return sess.run((fetch, variables))
+
+
+def run_layer(layer, x, autoregressive, segment=None, mesh_shape="",
+              layout="", stepwise=False):
+  """Convenience: one full call (and optionally the stepwise decode)."""
+  batch, length, d_model = x.shape
+  with tf.Graph().as_default():
+    tf.set_random_seed(1)
+    run = LayerRun(layer, batch, length, d_model, autoregressive, mesh_shape,
+                   layout)
+    run.full("full", x, segment)
+    if stepwise:
+      run.stepwise("steps", x)
+    return run.run()
+
+
+def random_inputs(batch, length, d_model, seed=0):
+  return np.random.RandomState(seed).normal(
+      size=(batch, length, d_model)).astype(np.float32)

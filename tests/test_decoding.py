@@ -1,0 +1,185 @@
+"""Decoding equals teacher forcing, through a whole Bitransformer from gin.
+
+For every variant (and a hybrid stack with a self-attention block), a tiny
+model built from the package's own gin config must give
+  * the same logits step by step (first_part + incremental) as in one
+    teacher-forced pass, the decoder inputs starting with id 0 as always;
+  * greedy decodes that teacher forcing reproduces token by token;
+  * the same beam-search (beam 2) result as a beam search that recomputes the
+    whole prefix at every step instead of using the decoding state.
+"""
+
+import mesh_tensorflow as mtf
+from mesh_tensorflow import beam_search
+from mesh_tensorflow.transformer import transformer
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+from conv_t5 import config
+import mtf_harness
+
+VOCAB = 128
+BATCH, LENGTH = 2, 10
+SCALE = 4.0
+MODELS = {
+    "lightweight": ["models/conv_lightweight.tiny.gin"],
+    "dynamic": ["models/conv_dynamic.tiny.gin"],
+    "dilated": ["models/conv_dilated.tiny.gin"],
+    "hybrid": ["models/conv_dynamic.tiny.gin"],
+}
+HYBRID = [
+    "decoder/transformer.make_layer_stack.layers = [@conv_t5.Hybrid, "
+    "@transformer_layers.EncDecAttention, @transformer_layers.DenseReluDense]",
+    "decoder/conv_t5.Hybrid.schedule = ['dilated', 'attention']",
+    "conv_t5.DilatedConvolution.kernel_width = 3",
+]
+
+
+def build(name):
+  bindings = ["Unitransformer.sample_autoregressive.never_end = True",
+              "conv_t5.DilatedConvolution.block_size = 4"]
+  config.parse(MODELS[name] + ["cpu.gin"],
+               bindings + (HYBRID if name == "hybrid" else []))
+  return transformer.make_bitransformer(
+      input_vocab_size=VOCAB, output_vocab_size=VOCAB, layout="",
+      mesh_shape="")
+
+
+def step_by_step_logits(model, inputs, targets, dtype):
+  """The decoder fed the teacher's tokens one position at a time."""
+  mesh = inputs.mesh
+  length_dim = targets.shape.dims[-1]
+  batch_dims = targets.shape.dims[:-1]
+  shared = model._shared_params(mesh, dtype)  # pylint: disable=protected-access
+  enc_outputs = []
+  enc_seq = mtf.minimum(inputs, 1)
+  encoded, _ = model.encoder.call_simple(
+      inputs=inputs, targets=None, compute_loss=False, mode="infer",
+      variable_dtype=dtype, sequence_id=enc_seq, shared_params=shared,
+      layer_outputs=enc_outputs)
+  encoded = mtf.layers.rename_length_to_memory_length(encoded)
+  enc_seq = mtf.layers.rename_length_to_memory_length(enc_seq)
+  enc_inputs = mtf.layers.rename_length_to_memory_length(inputs)
+  positions = mtf.range(mesh, length_dim, tf.int32)
+  common = dict(model=model.decoder, mesh=mesh, batch_dims=batch_dims,
+                length_dim=length_dim, variable_dtype=dtype, sequence_id=1,
+                encoder_output=encoded, encoder_sequence_id=enc_seq,
+                shared_params=shared, encoder_layer_outputs=enc_outputs,
+                write_priority=positions, encoder_inputs=enc_inputs)
+  zeros = mtf.zeros_like(targets)
+  first = transformer.Context(
+      mode="first_part", position=positions, position_is_default=True,
+      new_states=[], initial_position=0, constant_states=[],
+      read_priority=positions, inputs=zeros, **common)
+  with tf.variable_scope(model.decoder.name):
+    model.decoder._call_internal(first, transformer.autoregressive_inputs(zeros))  # pylint: disable=protected-access
+  states = [mtf.zeros_like(s) for s in first.new_states]
+  fed = transformer.autoregressive_inputs(targets)
+  logits = []
+  for t in range(length_dim.size):
+    position = mtf.constant(mesh, t, dtype=tf.int32)
+    token = mtf.gather(fed, t, length_dim)
+    step = transformer.Context(
+        mode="incremental", position=position, states=states, new_states=[],
+        constant_states=first.constant_states, read_priority=position,
+        inputs=token, **common)
+    with tf.variable_scope(model.decoder.name, reuse=True):
+      logits.append(model.decoder._call_internal(step, token))  # pylint: disable=protected-access
+    states = step.new_states
+  return mtf.stack(logits, length_dim.name, axis=len(batch_dims))
+
+
+def full_recompute_beam_search(model, inputs, dtype, beam_size, alpha):
+  """mtf's beam search whose logits come from re-running the whole prefix."""
+  mesh = inputs.mesh
+  shared = model._shared_params(mesh, dtype)  # pylint: disable=protected-access
+  enc_seq = mtf.minimum(inputs, 1)
+  encoded, _ = model.encoder.call_simple(
+      inputs=inputs, targets=None, compute_loss=False, mode="infer",
+      variable_dtype=dtype, sequence_id=enc_seq, shared_params=shared,
+      layer_outputs=[])
+  encoded = mtf.layers.rename_length_to_memory_length(encoded)
+  enc_seq = mtf.layers.rename_length_to_memory_length(enc_seq)
+  batch_dim, length_dim = inputs.shape.dims
+  beam_dim = mtf.Dimension("beam", beam_size)
+  ids0 = mtf.zeros(mesh, [batch_dim, beam_dim, length_dim], tf.int32)
+
+  positions = mtf.range(mesh, length_dim, tf.int32)
+
+  def logits_fn(step_num, ids, states):
+    with tf.variable_scope(model.decoder.name, reuse=True):
+      context = transformer.Context(
+          model=model.decoder, mesh=mesh, batch_dims=[batch_dim, beam_dim],
+          length_dim=length_dim, variable_dtype=dtype, mode="eval",
+          sequence_id=1, encoder_output=encoded, encoder_sequence_id=enc_seq,
+          shared_params=shared, encoder_layer_outputs=[],
+          position=positions, position_is_default=True,
+          read_priority=positions, write_priority=positions,
+          encoder_inputs=inputs)
+      logits = model.decoder._call_internal(  # pylint: disable=protected-access
+          context, transformer.autoregressive_inputs(ids))
+    return mtf.to_float(mtf.gather(logits, step_num, length_dim)), states
+
+  input_length = mtf.reduce_sum(mtf.to_float(mtf.cast(inputs, tf.bool)),
+                                reduced_dim=length_dim)
+  decode_length = mtf.cast(mtf.reduce_max(input_length) * 1.5 + 10, tf.int32)
+  beams, _ = beam_search.beam_search(
+      logits_fn, ids0, alpha, states=[], decode_length=decode_length,
+      use_tpu=True, dtype=tf.float32, mesh_shape=model.decoder.mesh_shape,
+      layout=model.decoder.layout)
+  return mtf.gather(beams, mtf.constant(mesh, 0, dtype=tf.int32), beam_dim)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_decoding_equals_teacher_forcing(name):
+  rng = np.random.RandomState(0)
+  inputs_np = rng.randint(2, VOCAB, size=(BATCH, LENGTH))
+  inputs_np[1, 6:] = 0                                     # padding
+  targets_np = rng.randint(2, VOCAB, size=(BATCH, LENGTH))
+  with tf.Graph().as_default():
+    tf.set_random_seed(3)
+    model = build(name)
+    graph = mtf.Graph()
+    mesh = mtf.Mesh(graph, "mesh")
+    batch_dim = mtf.Dimension("batch", BATCH)
+    length_dim = mtf.Dimension("length", LENGTH)
+    dtype = mtf.VariableDType(tf.float32, tf.float32, tf.float32)
+
+    def imp(v):
+      return mtf.import_tf_tensor(mesh, tf.constant(v, tf.int32),
+                                  mtf.Shape([batch_dim, length_dim]))
+    inputs, targets = imp(inputs_np), imp(targets_np)
+    ones = mtf.ones(mesh, targets.shape, tf.int32)
+    with tf.variable_scope("", reuse=tf.AUTO_REUSE):
+      teacher, _ = model.call_simple(inputs, targets, compute_loss=False,
+                                     mode="eval", variable_dtype=dtype,
+                                     decoder_sequence_id=ones)
+      stepwise = step_by_step_logits(model, inputs, targets, dtype)
+      greedy = model.decode(inputs, variable_dtype=dtype, temperature=0.0)
+      regreedy, _ = model.call_simple(inputs, greedy, compute_loss=False,
+                                      mode="eval", variable_dtype=dtype,
+                                      decoder_sequence_id=ones)
+      beam = model.decode(inputs, variable_dtype=dtype, beam_size=2,
+                          alpha=0.6)
+      beam_ref = full_recompute_beam_search(model, inputs, dtype, 2, 0.6)
+    lowering = mtf.Lowering(graph, {mesh: mtf_harness.mesh_impl()})
+    fetch = {k: lowering.export_to_tf_tensor(v) for k, v in dict(
+        teacher=teacher, stepwise=stepwise, greedy=greedy, regreedy=regreedy,
+        beam=beam, beam_ref=beam_ref).items()}
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      # Random weights of T5's initial scale give nearly the same argmax at
+      # every position; larger ones make decodes vary with the context.
+      sess.run([v.assign(v * SCALE) for v in tf.global_variables()
+                if "_slice_" not in v.name])
+      sess.run(lowering.copy_masters_to_slices())
+      out = sess.run(fetch)
+  np.testing.assert_allclose(out["stepwise"], out["teacher"], rtol=1e-4,
+                             atol=1e-4)
+  # Greedy: teacher forcing on the decoded tokens predicts each of them.
+  np.testing.assert_array_equal(out["regreedy"][..., :VOCAB].argmax(-1),
+                                out["greedy"])
+  assert (out["greedy"] != 0).any()
+  np.testing.assert_array_equal(out["beam"], out["beam_ref"])
+  assert (out["beam"] != 0).any()
