@@ -208,6 +208,8 @@ def pretraining_corpus(groups, overlap):
       dropped += len([p for p in paragraphs if p]) - len(clean)
       kept += len(clean)
       docs += _pack(clean)
+  # Packing can join two paragraphs into a window that overlaps: check again.
+  docs = [d for d in docs if not overlap.overlaps(d)]
   random.Random(f"{SEED}:pretrain").shuffle(docs)
   n_val = max(1, int(len(docs) * PRETRAIN_VALIDATION))
   return docs[n_val:], docs[:n_val], {"paragraphs_kept": kept,

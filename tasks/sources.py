@@ -86,6 +86,14 @@ class TfdsSource(seqio.TfdsDataSource):
           not_prepared_message(self._tfds_name, builder.data_dir_root)
       ) from e
 
+  def num_input_examples(self, split):
+    """The split's size from the prepared dataset's info, else None (unknown:
+    not prepared, or served by tfds.testing.mock_data)."""
+    try:
+      return super().num_input_examples(split)
+    except KeyError:
+      return None
+
 
 def read_tsv(path, columns, header=True, allowed=None):
   """Reads a small tab-separated file eagerly, checking every line.
