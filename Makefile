@@ -12,7 +12,7 @@ export CUDA_VISIBLE_DEVICES ?=
 # Demo data, its vocabulary and source archives (`make data`; not committed).
 export CONV_T5_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: venv demo demo-quick test test-fast bench data clean-venv
+.PHONY: venv demo demo-quick test test-fast test-paper-configs bench data clean-venv
 
 venv: $(STAMP)
 
@@ -43,6 +43,11 @@ test: venv
 
 test-fast: venv
 	$(PY) -m pytest tests -m "not slow"
+
+# The small/base/large model configs through the t5 pipeline (minutes each on a CPU).
+test-paper-configs: venv
+	CONV_T5_PAPER_CONFIGS=1 $(PY) -m pytest tests/test_model_configs.py -m paper_configs
+
 
 clean-venv:
 	rm -rf $(VENV)

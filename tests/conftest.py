@@ -6,3 +6,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import conv_t5  # noqa: E402,F401  (must precede any mesh_tensorflow import)
+
+import pytest  # noqa: E402
+
+PAPER_CONFIGS_ENV = "CONV_T5_PAPER_CONFIGS"
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+      "markers", "paper_configs: trains the small/base/large configs (minutes each; "
+      "opt in with `make test-paper-configs` or CONV_T5_PAPER_CONFIGS=1)")
+
+
+def pytest_collection_modifyitems(config, items):
+  if os.environ.get(PAPER_CONFIGS_ENV) == "1":
+    return
+  skip = pytest.mark.skip(reason="small/base/large configs take minutes on a "
+                          "CPU: run `make test-paper-configs`")
+  for item in items:
+    if "paper_configs" in item.keywords:
+      item.add_marker(skip)
