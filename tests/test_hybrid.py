@@ -1,0 +1,50 @@
+"""Hybrid stacks: a per-block choice of convolution variant or self-attention."""
+
+import mesh_tensorflow as mtf
+from mesh_tensorflow.transformer import transformer
+import pytest
+import tensorflow.compat.v1 as tf
+
+from conv_t5 import config
+from conv_t5 import errors
+from conv_t5 import hybrid
+
+
+def test_unknown_variant_fails_at_build_naming_what_is_allowed():
+  with pytest.raises(errors.ConfigError) as e:
+    hybrid.Hybrid(schedule=["dilated", "convolution"])
+  message = str(e.value)
+  assert "unknown variant 'convolution'" in message
+  assert "attention, dilated, dynamic, lightweight" in message
+
+
+def variables_of(bindings):
+  config.parse(["models/conv_lightweight.tiny.gin", "cpu.gin"], bindings)
+  with tf.Graph().as_default():
+    model = transformer.make_bitransformer(
+        input_vocab_size=32, output_vocab_size=32, layout="", mesh_shape="")
+    graph = mtf.Graph()
+    mesh = mtf.Mesh(graph, "mesh")
+    ids = mtf.ones(mesh, mtf.Shape([mtf.Dimension("batch", 1),
+                                    mtf.Dimension("length", 6)]), tf.int32)
+    model.call_simple(ids, ids, compute_loss=True, mode="train",
+                      variable_dtype=mtf.VariableDType(tf.float32))
+    return [v.name for v in graph.all_variables]
+
+
+def test_schedule_puts_self_attention_where_it_says():
+  names = variables_of([
+      "encoder/transformer.make_layer_stack.layers = "
+      "[@conv_t5.Hybrid, @transformer_layers.DenseReluDense]",
+      "encoder/conv_t5.Hybrid.schedule = ['attention', 'dynamic']",
+  ])
+  def mixer(block):
+    prefix = f"encoder/block_{block:03d}/layer_000/"
+    return [n for n in names if n.startswith(prefix) and "rms_norm" not in n]
+  block0, block1 = mixer(0), mixer(1)
+  assert block0 and all("/Hybrid/SelfAttention/" in n for n in block0)
+  assert block1 and all("/Hybrid/DynamicConvolution/" in n for n in block1)
+  assert any(n.endswith("kernel_predictor/kernel") for n in block1)
+  # The decoder is untouched: lightweight in every block.
+  assert any(n.startswith("decoder/block_001/layer_000/LightweightConvolution/")
+             for n in names)
