@@ -46,6 +46,7 @@ SEED = "conv_t5-demo-1"
 DEMO_DIR = "demo"
 SPM_PREFIX = os.path.join("spm", "conv_t5_8k")
 SPM_VOCAB_SIZE = 8000
+SPM_SEED = 20210501
 
 SENTIMENT_LABELS = ("negative", "positive")
 TOPICS = ("computers", "politics", "science", "work")  # fortunes topic files
@@ -81,8 +82,7 @@ def expected_files():
   """Relative paths of every checksummed output."""
   files = [split_path("pretrain", s) for s in ("train", "validation")]
   files += [split_path(n, s) for n in FINETUNE_SETS for s in SPLITS]
-  return files + [SPM_PREFIX + ".model", SPM_PREFIX + ".vocab",
-                  os.path.join(DEMO_DIR, "stats.json")]
+  return files + [SPM_PREFIX + ".model", os.path.join(DEMO_DIR, "stats.json")]
 
 
 # ------------------------------------------------------------- fine-tuning
@@ -230,17 +230,33 @@ def _write(path, lines):
 
 
 def _train_spm(data_dir):
+  """Trains the 8k SentencePiece model on the pre-training train split.
+
+  The text goes in through an iterator and the model comes out through a
+  writer, so the model file records no path (the trainer spec stores input
+  and output paths otherwise) and is the same wherever it is built.
+  """
+  import io  # pylint: disable=g-import-not-at-top
   import sentencepiece  # pylint: disable=g-import-not-at-top
-  prefix = os.path.join(data_dir, SPM_PREFIX)
-  os.makedirs(os.path.dirname(prefix), exist_ok=True)
-  # T5's conventions (pad 0, eos 1, unk 2, no bos); one thread: deterministic.
+  path = os.path.join(data_dir, SPM_PREFIX + ".model")
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(os.path.join(data_dir, split_path("pretrain", "train")),
+            encoding="utf-8") as f:
+    sentences = f.read().splitlines()
+  model = io.BytesIO()
+  # T5's conventions (pad 0, eos 1, unk 2, no bos). The trainer draws from a
+  # random_device unless seeded; seeded, on one thread, it is deterministic.
+  sentencepiece.set_random_generator_seed(SPM_SEED)
   sentencepiece.SentencePieceTrainer.train(
-      input=os.path.join(data_dir, split_path("pretrain", "train")),
-      model_prefix=prefix, vocab_size=SPM_VOCAB_SIZE, model_type="unigram",
+      sentence_iterator=iter(sentences), model_writer=model,
+      vocab_size=SPM_VOCAB_SIZE, model_type="unigram",
       character_coverage=0.9999, pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
       num_threads=1, input_sentence_size=0, shuffle_input_sentence=False,
       max_sentence_length=1 << 16, minloglevel=2)
-  return prefix + ".model"
+  with open(path + ".tmp", "wb") as f:
+    f.write(model.getvalue())
+  os.replace(path + ".tmp", path)
+  return path
 
 
 def _summary(values):
