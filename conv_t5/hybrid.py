@@ -4,8 +4,14 @@
 
 gives a stack whose last block uses T5's SelfAttention (configured as usual in
 gin, e.g. relative position buckets) and whose other blocks use the dilated
-convolution (configured through conv_t5.DilatedConvolution). The paper's
-cross-attention study (RQ4) is built from such schedules.
+convolution (configured through conv_t5.DilatedConvolution). The same stack,
+for any depth:
+
+    encoder/conv_t5.Hybrid.schedule = "dilated"
+    encoder/conv_t5.Hybrid.attention_blocks = [-1]
+
+The paper's cross-attention study (RQ4) is built from such schedules
+(gin/models/xattn.gin, conv_<variant>_xattn.<size>.gin).
 """
 
 import gin
@@ -40,17 +46,47 @@ def layer_class(variant, owner="conv_t5.Hybrid.schedule"):
 class Hybrid(transformer.TransformerLayer):
   """A mixing sublayer whose variant is a per-block schedule."""
 
-  def __init__(self, schedule=gin.REQUIRED):
-    """schedule: a variant name, or a list with one variant name per block."""
+  def __init__(self, schedule=gin.REQUIRED, attention_blocks=()):
+    """Args:
+      schedule: a variant name, or a list with one variant name per block.
+      attention_blocks: blocks that use self-attention whatever the schedule
+        says; negative indices count from the top (-1: the last block).
+    """
     names = schedule if schedules.is_per_block(schedule) else [schedule]
     for name in names:
       layer_class(name)
+    if any(isinstance(b, bool) or not isinstance(b, int)
+           for b in attention_blocks):
+      raise errors.ConfigError(
+          f"conv_t5.Hybrid.attention_blocks = {attention_blocks!r}: must be "
+          "a list of block indices (integers; negative counts from the top).")
     self.schedule = schedule
+    self.attention_blocks = tuple(attention_blocks)
     self._layers = {}
+
+  def variant(self, context):
+    """This block's variant name."""
+    if self.attention_blocks:
+      blocks = schedules.num_blocks(context)
+      block = schedules.block_index(self)
+      if blocks is None or block is None:
+        raise errors.ConfigError(
+            "conv_t5.Hybrid.attention_blocks needs block names "
+            "(transformer.make_layer_stack.block_scope = True, the default).")
+      wanted = {b % blocks for b in self.attention_blocks
+                if -blocks <= b < blocks}
+      if len(wanted) != len(self.attention_blocks):
+        raise errors.ConfigError(
+            f"conv_t5.Hybrid.attention_blocks = {list(self.attention_blocks)}"
+            f": the stack has {blocks} blocks (indices -{blocks}..{blocks - 1}"
+            ", each once).")
+      if block in wanted:
+        return "attention"
+    return schedules.value_at(self, context, "schedule", self.schedule)
 
   def call(self, context, x, losses=None):
     """x: [batch..., (length,) d_model]; dispatches to this block's variant."""
-    variant = schedules.value_at(self, context, "schedule", self.schedule)
+    variant = self.variant(context)
     if variant not in self._layers:
       layer = layer_class(variant)()
       layer.set_name(self.name)  # the block index travels with the name

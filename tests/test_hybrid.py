@@ -48,3 +48,38 @@ def test_schedule_puts_self_attention_where_it_says():
   # The decoder is untouched: lightweight in every block.
   assert any(n.startswith("decoder/block_001/layer_000/LightweightConvolution/")
              for n in names)
+
+
+@pytest.mark.parametrize("variant", ["lightweight", "dynamic", "dilated"])
+def test_cross_attention_configs_put_attention_in_the_top_encoder_block(
+    variant):
+  config.parse([f"models/conv_{variant}_xattn.tiny.gin", "cpu.gin"])
+  with tf.Graph().as_default():
+    model = transformer.make_bitransformer(
+        input_vocab_size=32, output_vocab_size=32, layout="", mesh_shape="")
+    graph = mtf.Graph()
+    mesh = mtf.Mesh(graph, "mesh")
+    ids = mtf.ones(mesh, mtf.Shape([mtf.Dimension("batch", 1),
+                                    mtf.Dimension("length", 6)]), tf.int32)
+    model.call_simple(ids, ids, compute_loss=True, mode="train",
+                      variable_dtype=mtf.VariableDType(tf.float32))
+    names = [v.name for v in graph.all_variables]
+  cls = {"lightweight": "Lightweight", "dynamic": "Dynamic",
+         "dilated": "Dilated"}[variant] + "Convolution"
+  assert any(n.startswith(f"encoder/block_000/layer_000/Hybrid/{cls}/")
+             for n in names)
+  assert any(n.startswith("encoder/block_001/layer_000/Hybrid/SelfAttention/")
+             for n in names)
+  assert not any("SelfAttention" in n for n in names
+                 if n.startswith("decoder/"))
+
+
+def test_attention_blocks_out_of_range_names_the_stack_depth():
+  with pytest.raises(errors.ConfigError, match=r"attention_blocks = \[5\]: "
+                     r"the stack has 2 blocks"):
+    variables_of([
+        "encoder/transformer.make_layer_stack.layers = "
+        "[@conv_t5.Hybrid, @transformer_layers.DenseReluDense]",
+        "encoder/conv_t5.Hybrid.schedule = 'dynamic'",
+        "encoder/conv_t5.Hybrid.attention_blocks = [5]",
+    ])

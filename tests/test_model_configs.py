@@ -17,6 +17,7 @@ from conv_t5 import config
 import conv_t5.tasks  # noqa: F401  (registers local_text_span_corruption)
 
 ARCHS = ["transformer", "conv_lightweight", "conv_dynamic", "conv_dilated"]
+XATTN = ["conv_lightweight_xattn", "conv_dynamic_xattn", "conv_dilated_xattn"]
 TEXT = ("Convolutions are local by construction and need no positional "
         "embedding. The decoder reads only earlier positions. ")
 
@@ -47,7 +48,7 @@ def train(tmp_path, gin_file, steps=2):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", ARCHS + ["conv_dilated_xattn"])
 def test_tiny_trains_through_the_pipeline(tmp_path, arch):
   losses = train(tmp_path, f"models/{arch}.tiny.gin")
   assert losses and np.all(np.isfinite(losses))
@@ -55,7 +56,7 @@ def test_tiny_trains_through_the_pipeline(tmp_path, arch):
 
 @pytest.mark.paper_configs
 @pytest.mark.parametrize("size", ["small", "base", "large"])
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", ARCHS + XATTN)
 def test_larger_size_trains_through_the_pipeline(tmp_path, arch, size):
   losses = train(tmp_path, f"models/{arch}.{size}.gin", steps=1)
   assert losses and np.all(np.isfinite(losses))
