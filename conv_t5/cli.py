@@ -3,13 +3,21 @@
 The stock entry point imports mesh-tensorflow before any --module_import, so on
 TF 2.13-2.15 it dies in `import mesh_tensorflow` (see conv_t5.compat). This
 wrapper applies that fix, then runs t5's own `mesh_transformer_main.main`
-unchanged, with every one of its flags. Two things are added around it, both
-before or after t5's code and neither changing what it does:
+unchanged, with every one of its flags. Around it, before or after t5's code
+and without changing what it does:
 
   * conv_t5's and t5's gin directories are put on gin's search path, so
     `--gin_file=models/conv_dynamic.base.gin` works without a path;
-  * an unknown gin file, task or mixture exits with status 2 and a message that
-    lists what exists, instead of a traceback.
+  * `utils.run.train_model_fn` defaults to `@conv_t5.train_model` (the training
+    guards of conv_t5.guards: sequence-length check, architecture check before
+    restoring model_dir, NaN stop, optional seed); a gin file or --gin_param
+    may bind it back to `@utils.train_model`;
+  * for `--use_model_api --mode=eval`, the eval summary directory that
+    MtfModel.eval writes into is created if missing;
+  * bad input exits with a message that names the problem and the fix instead
+    of a traceback: status 2 for configuration and data errors (unknown gin
+    file, task or mixture, conv_t5.errors.ConfigError and its subclasses, a
+    malformed data line), status 1 for a NaN / Inf loss.
 
 Usage is exactly t5's, e.g.:
   conv_t5_mesh_transformer --module_import=conv_t5.tasks \
@@ -18,11 +26,26 @@ Usage is exactly t5's, e.g.:
 """
 
 import importlib
+import os
+import re
 import sys
 
 import conv_t5  # noqa: F401  (applies the TF compatibility fix first)
 from conv_t5 import errors
 from conv_t5 import paths
+
+CONFIG_ERROR_STATUS = 2
+TRAINING_ERROR_STATUS = 1
+GUARDS_BINDING = "utils.run.train_model_fn = @conv_t5.train_model"
+
+
+class _Exit(Exception):
+  """Carries an exit status and message out of _checked_main."""
+
+  def __init__(self, status, message):
+    super().__init__(message)
+    self.status = status
+    self.message = message
 
 
 def _add_gin_search_paths():
@@ -31,36 +54,72 @@ def _add_gin_search_paths():
     gin.add_config_file_search_path(p)
 
 
+def _bind_guards():
+  """Default utils.run.train_model_fn to the guarded one (files may override)."""
+  import gin  # pylint: disable=g-import-not-at-top
+  from conv_t5 import guards  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
+  from mesh_tensorflow.transformer import utils  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
+  gin.parse_config(GUARDS_BINDING)
+
+
+def _prepare_model_api_eval(flags_):
+  """MtfModel.eval writes into its summary dir without creating it."""
+  if flags_.use_model_api and flags_.mode == "eval" and "://" not in flags_.model_dir:
+    summary_dir = flags_.eval_summary_dir or os.path.join(
+        flags_.model_dir, f"{flags_.eval_split}_eval")
+    os.makedirs(summary_dir, exist_ok=True)
+
+
 def _checked_main(argv):
-  """Runs t5's main; turns unknown names into a message and exit status 2."""
+  """Runs t5's main; turns bad input into _Exit(status, message)."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   from t5.models import mesh_transformer_main  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   flags_ = flags.FLAGS
   for module in flags_.module_import or []:
     try:
       importlib.import_module(module)
     except ModuleNotFoundError as e:
-      _fail(f"--module_import={module}: cannot import it ({e}). "
-            "Use --module_import=conv_t5.tasks for this package's tasks.")
+      raise _Exit(CONFIG_ERROR_STATUS,
+                  f"--module_import={module}: cannot import it ({e}). "
+                  "Use --module_import=conv_t5.tasks for this package's tasks.")
   _add_gin_search_paths()
+  _bind_guards()
   if flags_.use_model_api:
     import seqio  # pylint: disable=g-import-not-at-top
     name = flags_.mixture_or_task
     if (name not in seqio.TaskRegistry.names() and
         name not in seqio.MixtureRegistry.names()):
-      _fail(errors.unknown_task(name))
+      raise _Exit(CONFIG_ERROR_STATUS, errors.unknown_task(name))
+    _prepare_model_api_eval(flags_)
   try:
     mesh_transformer_main.main(argv)
+  except errors.NonFiniteLossError as e:
+    raise _Exit(TRAINING_ERROR_STATUS, _clean(e))
+  except errors.ConfigError as e:
+    raise _Exit(CONFIG_ERROR_STATUS, _clean(e))
   except (IOError, OSError) as e:
     missing = _missing_gin_file(str(e))
     if missing is None:
       raise
-    _fail(errors.unknown_gin_file(missing))
+    raise _Exit(CONFIG_ERROR_STATUS, errors.unknown_gin_file(missing))
+  except tf.errors.InvalidArgumentError as e:
+    message = _data_assertion(str(e))
+    if message is None:
+      raise
+    raise _Exit(CONFIG_ERROR_STATUS, message)
   except ValueError as e:
     name = _missing_task(str(e))
     if name is None:
       raise
-    _fail(errors.unknown_task(name))
+    raise _Exit(CONFIG_ERROR_STATUS, errors.unknown_task(name))
+
+
+def _clean(exc):
+  """The message of an exception, without gin's "In call to configurable" notes."""
+  lines = [l for l in str(exc).splitlines()
+           if not l.strip().startswith("In call to configurable")]
+  return "\n".join(lines).strip()
 
 
 def _missing_gin_file(message):
@@ -77,19 +136,64 @@ def _missing_task(message):
   return message.split(head, 1)[1].split("'", 1)[0]
 
 
-def _fail(message):
+_ASSERTION = re.compile(r"assertion failed: \[(.*?)\]\s*$", re.M)
+
+
+def _data_assertion(message):
+  """The text of a failed tf.debugging.Assert on the input data, if it is one
+  of conv_t5's data checks (e.g. tasks/sources.py's malformed-line check)."""
+  match = _ASSERTION.search(message)
+  if not match or "malformed" not in match.group(1):
+    return None
+  return "Bad input data: " + match.group(1)
+
+
+def _fail(status, message):
   sys.stderr.write("conv_t5_mesh_transformer: error: " + message + "\n")
-  sys.exit(2)
+  return status
+
+
+def _prepare_process():
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  from t5.models import mesh_transformer_main  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import  (defines the flags)
+  tf.disable_v2_behavior()
+  tf.logging.set_verbosity(tf.logging.INFO)
+
+
+def _main_for_app(argv):
+  try:
+    _checked_main(argv)
+  except _Exit as e:
+    sys.exit(_fail(e.status, e.message))
 
 
 def console_entry_point():
   """Mirrors t5's console_entry_point, with `_checked_main` around its main."""
   from absl import app  # pylint: disable=g-import-not-at-top
-  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-  from t5.models import mesh_transformer_main  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
-  tf.disable_v2_behavior()
-  tf.logging.set_verbosity(tf.logging.INFO)
-  app.run(_checked_main)
+  _prepare_process()
+  app.run(_main_for_app)
+
+
+def run(argv):
+  """Runs one command line in this process; returns its exit status.
+
+  For drivers and tests that run several commands without paying the start-up
+  (TF, t5, torch imports) each time. Flags and the gin config are reset first;
+  `argv[0]` is the program name, as in sys.argv. Exceptions other than the
+  handled bad-input ones propagate.
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  import gin  # pylint: disable=g-import-not-at-top
+  _prepare_process()
+  flags_ = flags.FLAGS
+  flags_.unparse_flags()
+  flags_(list(argv))
+  gin.clear_config()
+  try:
+    _checked_main(list(argv))
+  except _Exit as e:
+    return _fail(e.status, e.message)
+  return 0
 
 
 if __name__ == "__main__":
