@@ -86,16 +86,18 @@ class GridSpec:
   bindings: tuple = ()
   eval_split: str = "validation"
 
+  def __post_init__(self):
+    for f in dataclasses.fields(self):  # gin binds lists; keep tuples
+      if isinstance(getattr(self, f.name), list):
+        object.__setattr__(self, f.name, tuple(getattr(self, f.name)))
+
   def to_json(self):
     return json.loads(json.dumps(dataclasses.asdict(self)))
 
   @classmethod
   def from_json(cls, d):
-    kw = {f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d}
-    for name, value in kw.items():
-      if isinstance(value, list):
-        kw[name] = tuple(value)
-    return cls(**kw)
+    return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)
+                  if f.name in d})
 
 
 def spec_from_gin(gin_files, bindings=()):
