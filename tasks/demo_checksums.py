@@ -31,4 +31,6 @@ CHECKSUMS = {
         '64edb8af256c626bbf2658ff51764d94ee11cc7bb07a00021b29e4bd232dfda6',
     'spm/conv_t5_8k.model':
         'dd83ee269a88a0d83945dcb284f3d3480d7d36943d737e51b3145cd27b1e814f',
+    'spm/conv_t5_8k.vocab':
+        'e48a7930c2188de641bfd300902d7f466fc06f801a6da7c891840e481563d554',
 }

@@ -15,6 +15,7 @@ sets to ./data):
   demo/stats.json           sizes and token lengths under the 8k vocabulary
   demo/MANIFEST.json        sha256 of every file (written last: the stamp)
   spm/conv_t5_8k.model      SentencePiece, 8000 pieces, on demo/pretrain/train
+  spm/conv_t5_8k.vocab      its pieces and scores, for reading
 
 Everything is a pure function of the source archives and fixed seeds; the
 sha256 of every generated file is recorded in demo_checksums.py and checked
@@ -82,7 +83,8 @@ def expected_files():
   """Relative paths of every checksummed output."""
   files = [split_path("pretrain", s) for s in ("train", "validation")]
   files += [split_path(n, s) for n in FINETUNE_SETS for s in SPLITS]
-  return files + [SPM_PREFIX + ".model", os.path.join(DEMO_DIR, "stats.json")]
+  return files + [SPM_PREFIX + ".model", SPM_PREFIX + ".vocab",
+                  os.path.join(DEMO_DIR, "stats.json")]
 
 
 # ------------------------------------------------------------- fine-tuning
@@ -256,6 +258,11 @@ def _train_spm(data_dir):
   with open(path + ".tmp", "wb") as f:
     f.write(model.getvalue())
   os.replace(path + ".tmp", path)
+  # The readable piece list spm_train writes beside a model: piece<TAB>score.
+  sp = sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
+  _write(os.path.join(data_dir, SPM_PREFIX + ".vocab"),
+         [f"{sp.id_to_piece(i)}\t{sp.get_score(i):g}"
+          for i in range(sp.get_piece_size())])
   return path
 
 
