@@ -16,7 +16,7 @@ CHECKSUMS = {
     'demo/pretrain/validation.txt':
         '02f9c22ee9c01d1a3b7dcb09625b5d05b1897ee34bf0b01204e2024c2e743186',
     'demo/stats.json':
-        'b67b2a78e698c54c00c58149eceec5eba0ad49c60a486c30164def7d8e2c5ae4',
+        '6a46172647ca776ecad0db4dbf66462a584167be2c67994872f69af3501ce524',
     'demo/topic/test.tsv':
         'e0ee694ffb14d0ab522bb9e04d01a3f00a6429a8b3856bf38ebe184c74c99a4a',
     'demo/topic/train.tsv':

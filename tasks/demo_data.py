@@ -211,11 +211,13 @@ def pretraining_corpus(groups, overlap):
       kept += len(clean)
       docs += _pack(clean)
   # Packing can join two paragraphs into a window that overlaps: check again.
+  packed = len(docs)
   docs = [d for d in docs if not overlap.overlaps(d)]
   random.Random(f"{SEED}:pretrain").shuffle(docs)
   n_val = max(1, int(len(docs) * PRETRAIN_VALIDATION))
-  return docs[n_val:], docs[:n_val], {"paragraphs_kept": kept,
-                                      "paragraphs_dropped_for_overlap": dropped}
+  return docs[n_val:], docs[:n_val], {
+      "paragraphs_kept": kept, "paragraphs_dropped_for_overlap": dropped,
+      "docs_dropped_for_overlap_after_packing": packed - len(docs)}
 
 
 # ------------------------------------------------------------- writing
