@@ -98,7 +98,8 @@ def classification(x, benchmark, text_features, label_feature, labels):
 def sentiment140(dataset):
   """Polarity 0 -> negative, 4 -> positive; neutral (2) tweets are dropped."""
   dataset = dataset.filter(
-      lambda x: tf.logical_or(x["polarity"] == 0, x["polarity"] == 4))
+      lambda x: tf.logical_or(tf.equal(x["polarity"], 0),
+                              tf.equal(x["polarity"], 4)))
   return dataset.map(
       lambda x: {"inputs": _join("sentiment140", [("tweet", x["text"])]),
                  "targets": tf.gather(SENTIMENT_LABELS, x["polarity"] // 4)},
