@@ -38,8 +38,11 @@ data: venv
 bench: venv
 	$(PY) -m conv_t5.bench
 
+# PYTEST_ARGS: extra pytest arguments (.ci/run passes --junitxml).
+PYTEST_ARGS ?=
+
 test: venv
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 test-fast: venv
 	$(PY) -m pytest tests -m "not slow"

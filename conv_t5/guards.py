@@ -206,13 +206,18 @@ def check_checkpoint_compatible(model_dir, model_vars, checkpoint=None):
            "of a different architecture than the configured model, so "
            "training would restore it only in part, or fail in the Saver. "
            "Nothing was restored or written."]
+  weights = [n for n in missing if not n.endswith(_SLOT_SUFFIXES)]
+  slots = len(missing) - len(weights)
   if reshaped:
     lines.append(f"  {len(reshaped)} variables have other shapes (model vs "
                  "checkpoint): " + some(
                      reshaped, lambda r: f"{r[0]} {r[1]} vs {r[2]}"))
-  if missing:
-    lines.append(f"  {len(missing)} model variables are not in the "
-                 "checkpoint: " + some(missing))
+  if weights:
+    lines.append(f"  {len(weights)} model weights are not in the checkpoint: "
+                 + some(weights))
+  if slots:
+    lines.append(f"  {slots} optimizer slot variables are not in the "
+                 "checkpoint (another optimizer or its settings).")
   if unexpected:
     lines.append(f"  {len(unexpected)} checkpoint weights are not in the "
                  "model: " + some(unexpected))

@@ -19,15 +19,14 @@ SEQUENCE_LENGTH = "{'inputs': 64, 'targets': 16}"
 
 
 def write_corpus(path, lines=80):
-  """A deterministic text file, one document a line (from the Zen of Python
-  and standard-library docstrings)."""
-  import codecs  # pylint: disable=g-import-not-at-top
-  import this  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
-  zen = codecs.decode(sys.modules["this"].s, "rot13").splitlines()
-  docs = []
-  for module in (json, os.path, re, subprocess):
-    docs += [l.strip() for l in (module.__doc__ or "").splitlines() if len(l.strip()) > 20]
-  text = [l for l in zen + docs if l.strip()]
+  """A deterministic text file, one document a line (standard-library
+  docstrings)."""
+  import argparse, collections, difflib, textwrap  # pylint: disable=g-import-not-at-top,multiple-imports
+  text = []
+  for module in (json, os.path, re, subprocess, argparse, collections,
+                 difflib, textwrap):
+    text += [l.strip() for l in (module.__doc__ or "").splitlines()
+             if len(l.strip()) > 20]
   out = [text[i % len(text)] for i in range(lines)]
   with open(path, "w") as f:
     f.write("\n".join(out) + "\n")
@@ -126,10 +125,11 @@ def snapshot(model_dir):
   files = set()
   for root, _, names in os.walk(model_dir):
     files |= {os.path.relpath(os.path.join(root, n), model_dir) for n in names}
+  latest = tf.train.latest_checkpoint(model_dir)
   return {
-      "latest": tf.train.latest_checkpoint(model_dir),
-      "listed": paths,
-      "values": {p: read_checkpoint(p) for p in paths},
+      "latest": latest and os.path.basename(latest),
+      "listed": [os.path.basename(p) for p in paths],
+      "values": {os.path.basename(p): read_checkpoint(p) for p in paths},
       "config": open(config).read() if os.path.exists(config) else None,
       "files": files,
   }
