@@ -14,6 +14,7 @@ decoder, masked between packed examples, with a decoding state.
 
 import mesh_tensorflow as mtf
 from mesh_tensorflow.transformer import transformer
+import tensorflow.compat.v1 as tf
 
 from conv_t5 import core
 from conv_t5 import errors
@@ -26,6 +27,19 @@ def _check_int(owner, param, value, minimum, allowed):
                        v < minimum for v in values):
     raise errors.ConfigError(
         f"{owner}.{param} = {value!r}: {allowed}.")
+
+
+def learned_kernel(context, heads_dim, width_dim):
+  """A kernel variable per head: [ensemble..., heads, conv_width].
+
+  Initialised N(0, 1/K), so that an unnormalised kernel keeps the scale of its
+  input and a softmaxed one starts near a uniform average.
+  """
+  return mtf.get_variable(
+      context.mesh, "kernel",
+      mtf.Shape(context.model.ensemble_dims + [heads_dim, width_dim]),
+      initializer=tf.random_normal_initializer(stddev=width_dim.size**-0.5),
+      dtype=context.variable_dtype)
 
 
 class ConvolutionBlock(transformer.TransformerLayer):

@@ -10,7 +10,6 @@ schedules (see gin/models/conv_dilated.*.gin and the README).
 
 import gin
 import mesh_tensorflow as mtf
-import tensorflow.compat.v1 as tf
 
 from conv_t5 import block
 
@@ -31,11 +30,8 @@ class DilatedConvolution(block.ConvolutionBlock):
 
   def kernel(self, context, x1, heads_dim, width_dim):
     """Returns [ensemble..., heads, conv_width]."""
-    weights = mtf.get_variable(
-        context.mesh, "kernel",
-        mtf.Shape(context.model.ensemble_dims + [heads_dim, width_dim]),
-        initializer=tf.random_normal_initializer(stddev=width_dim.size**-0.5),
-        dtype=context.variable_dtype)
+    del x1
+    weights = block.learned_kernel(context, heads_dim, width_dim)
     if self.normalize:
       return mtf.softmax(weights, reduced_dim=width_dim)
     return weights

@@ -9,7 +9,6 @@ DropConnect on k in training: `kernel_dropout` (Wu et al. use 0.1).
 
 import gin
 import mesh_tensorflow as mtf
-import tensorflow.compat.v1 as tf
 
 from conv_t5 import block
 
@@ -20,9 +19,6 @@ class LightweightConvolution(block.ConvolutionBlock):
 
   def kernel(self, context, x1, heads_dim, width_dim):
     """Returns [ensemble..., heads, conv_width], softmax-normalised over width."""
-    weights = mtf.get_variable(
-        context.mesh, "kernel",
-        mtf.Shape(context.model.ensemble_dims + [heads_dim, width_dim]),
-        initializer=tf.random_normal_initializer(stddev=width_dim.size**-0.5),
-        dtype=context.variable_dtype)
-    return mtf.softmax(weights, reduced_dim=width_dim)
+    del x1
+    return mtf.softmax(block.learned_kernel(context, heads_dim, width_dim),
+                       reduced_dim=width_dim)

@@ -124,6 +124,15 @@ def run_layer(layer, x, autoregressive, segment=None, mesh_shape="",
     return run.run()
 
 
+# Two rows of 11 positions: two packed examples and padding; one example.
+PACKED = np.array([[1] * 4 + [2] * 5 + [0] * 2, [1] * 11])
+
+
+def weights_in_layer(weights):
+  """run_layer's variables by name within the layer ("glu_0/kernel", ...)."""
+  return {k[len("layer/"):]: v for k, v in weights.items()}
+
+
 def random_inputs(batch, length, d_model, seed=0):
   return np.random.RandomState(seed).normal(
       size=(batch, length, d_model)).astype(np.float32)

@@ -9,6 +9,7 @@ import pytest
 from conv_t5 import errors
 from conv_t5 import layers
 import mtf_harness
+import numpy_reference
 
 VARIANTS = {
     "lightweight": lambda **kw: layers.LightweightConvolution(**kw),
@@ -16,11 +17,27 @@ VARIANTS = {
     "dilated": lambda **kw: layers.DilatedConvolution(**kw),
 }
 D = 8
+PACKED = mtf_harness.PACKED
 
 
 def make(variant, width=3, dilation=1, heads=2):
   return VARIANTS[variant](num_heads=heads, kernel_width=width,
                            dilation=dilation)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("autoregressive", [True, False])
+@pytest.mark.parametrize("width,dilation", [(3, 1), (4, 2), (7, 1)])
+def test_matches_numpy_implementation(variant, autoregressive, width,
+                                      dilation):
+  """Same weights (read back from the graph), same outputs as the equations
+  (tests/numpy_reference.py), with two packed examples and padding."""
+  x = mtf_harness.random_inputs(2, 11, D, seed=width)
+  out, weights = mtf_harness.run_layer(make(variant, width, dilation), x,
+                                       autoregressive, segment=PACKED)
+  want = numpy_reference.block(x, mtf_harness.weights_in_layer(weights), variant, width,
+                               dilation, autoregressive, PACKED)
+  np.testing.assert_allclose(out["full"], want, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -18,8 +18,9 @@ def test_unknown_variant_fails_at_build_naming_what_is_allowed():
   assert "attention, dilated, dynamic, lightweight" in message
 
 
-def variables_of(bindings):
-  config.parse(["models/conv_lightweight.tiny.gin", "cpu.gin"], bindings)
+def variables_of(bindings, gin_file="models/conv_lightweight.tiny.gin"):
+  """Names of the variables of a tiny model built from gin."""
+  config.parse([gin_file, "cpu.gin"], bindings)
   with tf.Graph().as_default():
     model = transformer.make_bitransformer(
         input_vocab_size=32, output_vocab_size=32, layout="", mesh_shape="")
@@ -53,17 +54,7 @@ def test_schedule_puts_self_attention_where_it_says():
 @pytest.mark.parametrize("variant", ["lightweight", "dynamic", "dilated"])
 def test_cross_attention_configs_put_attention_in_the_top_encoder_block(
     variant):
-  config.parse([f"models/conv_{variant}_xattn.tiny.gin", "cpu.gin"])
-  with tf.Graph().as_default():
-    model = transformer.make_bitransformer(
-        input_vocab_size=32, output_vocab_size=32, layout="", mesh_shape="")
-    graph = mtf.Graph()
-    mesh = mtf.Mesh(graph, "mesh")
-    ids = mtf.ones(mesh, mtf.Shape([mtf.Dimension("batch", 1),
-                                    mtf.Dimension("length", 6)]), tf.int32)
-    model.call_simple(ids, ids, compute_loss=True, mode="train",
-                      variable_dtype=mtf.VariableDType(tf.float32))
-    names = [v.name for v in graph.all_variables]
+  names = variables_of([], f"models/conv_{variant}_xattn.tiny.gin")
   cls = {"lightweight": "Lightweight", "dynamic": "Dynamic",
          "dilated": "Dilated"}[variant] + "Convolution"
   assert any(n.startswith(f"encoder/block_000/layer_000/Hybrid/{cls}/")
