@@ -30,6 +30,7 @@ import time
 
 from conv_t5 import errors
 from conv_t5 import grid
+from conv_t5 import guards
 from conv_t5 import progress
 from conv_t5 import results
 
@@ -78,6 +79,8 @@ def _worker_env(data_dir, jobs):
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   env.setdefault("CUDA_VISIBLE_DEVICES", "")
   env["PYTHONUNBUFFERED"] = "1"
+  for key, value in guards.DETERMINISM_ENV.items():  # for seeded runs
+    env.setdefault(key, value)
   if data_dir:
     env["CONV_T5_DATA_DIR"] = os.path.abspath(data_dir)
   if jobs > 1:  # share the cores between the workers

@@ -66,6 +66,8 @@ class GridSpec:
       learning-rate schedule, checkpoint interval).
     bindings: extra gin bindings for every stage.
     eval_split: the split t5's eval decodes and scores.
+    seed: conv_t5.guards' training seed (weights, dropout, data order and
+      noise), the same for every stage; None: unseeded, as T5.
   """
   archs: tuple = ARCHS
   tasks: tuple = ("demo_movie_sentiment", "demo_tweet_sentiment", "demo_topic")
@@ -85,6 +87,7 @@ class GridSpec:
   eval_gin: tuple = ()
   bindings: tuple = ()
   eval_split: str = "validation"
+  seed: int = None
 
   def __post_init__(self):
     for f in dataclasses.fields(self):  # gin binds lists; keep tuples
@@ -319,11 +322,13 @@ def _progress_hook(emit, stage, target):
 
 
 def _model_class():
-  """t5.models.MtfModel whose estimators also run our training hooks."""
-  from t5 import models  # pylint: disable=g-import-not-at-top
+  """t5's MtfModel with conv_t5.guards around train() (sequence-length check,
+  architecture check of model_dir, NaN stop, finite checkpoints, seed) and
+  our progress hook in every Estimator.train call."""
+  from conv_t5 import guards  # pylint: disable=g-import-not-at-top
 
-  class HookedMtfModel(models.MtfModel):
-    """MtfModel, plus `hooks` passed to every Estimator.train call."""
+  class HookedMtfModel(guards.GuardedMtfModel):
+    """GuardedMtfModel, plus `hooks` passed to every Estimator.train call."""
 
     def __init__(self, *args, hooks=(), **kwargs):
       super().__init__(*args, **kwargs)
@@ -339,16 +344,6 @@ def _model_class():
       return est
 
   return HookedMtfModel
-
-
-def _guard(name, *args, **kwargs):
-  """Calls conv_t5.guards.<name> if that module provides it."""
-  try:
-    from conv_t5 import guards  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return None
-  fn = getattr(guards, name, None)
-  return fn(*args, **kwargs) if fn else None
 
 
 def run_train_stage(spec, stage, root, emit):
@@ -374,7 +369,8 @@ def run_train_stage(spec, stage, root, emit):
                  "init_from": pretrained and os.path.join(
                      stage.arch, "pretrain", "model.ckpt-%d" % pretrained[1]),
                  "gin": _stage_gin(spec, stage), "bindings": list(spec.bindings),
-                 "batch_size": spec.batch_size, "sequence_length": seq}
+                 "batch_size": spec.batch_size, "sequence_length": seq,
+                 "seed": spec.seed}
   _check_intent(model_dir, fingerprint)
   _parse_gin(spec, stage, bindings)
   start = latest_step(model_dir) or (pretrained[1] if pretrained else 0)
@@ -382,7 +378,8 @@ def run_train_stage(spec, stage, root, emit):
         "target": target})
   hook = _progress_hook(emit, stage, target)
   model = _model_class()(model_dir, tpu=None, mesh_shape="", hooks=[hook],
-                         batch_size=spec.batch_size, sequence_length=seq)
+                         seed=spec.seed, batch_size=spec.batch_size,
+                         sequence_length=seq)
   t0 = time.time()
   if pretrained:
     model.finetune(task, spec.finetune_steps, pretrained_model_dir=pretrained[0],

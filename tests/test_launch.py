@@ -154,3 +154,15 @@ def test_options_select_archs_tasks_and_stage():
                                       "conv_dilated/scratch/imdb_reviews"]
   assert 'utils.tpu_mesh_shape.tpu_topology = "v3-32"' in flag_values(
       commands[0][1], "gin_param")
+
+
+def test_tpu_vm_script_dry_run_prints_gcloud_commands():
+  out = subprocess.run(
+      ["bash", os.path.join(REPO, "launch", "tpu_vm.sh"), "--dry-run",
+       "--archs", "conv_dynamic"], capture_output=True, text=True, check=True,
+      env=dict(os.environ, BUCKET=BUCKET)).stdout
+  commands = [l for l in out.splitlines() if l.startswith("gcloud ")]
+  assert len(commands) == 3
+  assert "tpu-vm create" in commands[0]
+  assert "paper_grid.py" in commands[2] and "conv_dynamic" in commands[2]
+  assert BUCKET in commands[2]
