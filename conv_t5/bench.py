@@ -1,0 +1,286 @@
+"""Benchmark: training speed, peak memory and FLOPs against sequence length.
+
+    python -m conv_t5.bench                      # what `make bench` runs
+    python -m conv_t5.bench --quick              # tiny models, about a minute
+    python -m conv_t5.bench --lengths 512,4096 --workloads A --reps 5
+
+For each size, workload, length L and model (the Transformer, our three
+convolutions, the authors' two Mesh-TF convolution layers; see
+`bench_models`), one worker process builds the t5 pipeline's training step
+(`bench_step`) at a fixed number of input tokens per batch (batch = tokens /
+L). The models of one (workload, L) are interleaved: all are built, each runs
+its warm-up step(s), then every repetition times one step of each model in
+turn (the order rotates between repetitions). A worker's peak RSS is the
+point's peak memory; a worker that would exceed the memory budget is killed
+and the point recorded as missing ("oom"), the run goes on. Then
+`bench_core` times our depthwise core against tf.nn.depthwise_conv2d.
+
+Writes <out_dir>/bench.json (metadata, one record per model / workload / L,
+the core microbenchmark, the targets), bench.md and bench.png, and prints the
+JSON's path last.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from conv_t5 import bench_machine
+from conv_t5 import bench_models
+from conv_t5 import bench_proc
+from conv_t5 import bench_report
+
+DEFAULTS = dict(
+    sizes="small", workloads="A,B", lengths="256,512,1024,2048,4096,8192",
+    models=",".join(bench_models.NAMES), reps=3, warmup=1,
+    tokens_per_batch=8192, tokens_per_microbatch=2048, target_len=32,
+    vocab_size=32128, core_shapes="16x512x512x8x7,2x4096x512x8x7",
+    core_reps=5)
+QUICK = dict(
+    sizes="tiny", workloads="A,B", lengths="128", reps=2, warmup=1,
+    tokens_per_batch=256, tokens_per_microbatch=128, target_len=8,
+    vocab_size=256, core_shapes="4x128x32x2x7", core_reps=3)
+
+
+def parse_args(argv):
+  p = argparse.ArgumentParser(
+      prog="python -m conv_t5.bench", description=__doc__.split("\n")[0],
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  p.add_argument("--quick", action="store_true",
+                 help="tiny models, one short length, 2 repetitions "
+                 f"(sets, unless given: {QUICK})")
+  p.add_argument("--sizes", help="model sizes: tiny, small, base, large")
+  p.add_argument("--workloads", help="A: inputs L, targets --target_len; "
+                 "B: inputs and targets L")
+  p.add_argument("--lengths", help="comma-separated sequence lengths L")
+  p.add_argument("--models", help=f"any of {','.join(bench_models.NAMES)}")
+  p.add_argument("--reps", type=int, help="timed steps per point")
+  p.add_argument("--warmup", type=int, help="untimed steps first")
+  p.add_argument("--tokens_per_batch", type=int,
+                 help="input tokens per batch (batch = this / L)")
+  p.add_argument("--tokens_per_microbatch", type=int,
+                 help="serialise a larger batch into microbatches of this "
+                 "many tokens (at least one row), as the t5 pipeline does "
+                 "(mesh defaults.gin: 2048); 0: one undivided batch")
+  p.add_argument("--target_len", type=int, help="targets length, workload A")
+  p.add_argument("--vocab_size", type=int, help="T5's SentencePiece: 32128")
+  p.add_argument("--core_shapes",
+                 help="core microbenchmark shapes batch x length x channels "
+                 "x heads x width (each centred and causal); '' to skip")
+  p.add_argument("--core_reps", type=int)
+  p.add_argument("--mem_budget_gb", type=float, default=None,
+                 help="kill a worker above this RSS (default: MemAvailable "
+                 "at start minus --mem_reserve_gb)")
+  p.add_argument("--mem_reserve_gb", type=float, default=3.0,
+                 help="kill the largest worker if MemAvailable falls below")
+  p.add_argument("--step_timeout_s", type=float, default=1800.0)
+  p.add_argument("--build_parallel", type=int, default=2,
+                 help="workers building their graphs at once (not timed)")
+  p.add_argument("--out_dir", default="bench_out")
+  args = p.parse_args(argv)
+  for key, value in DEFAULTS.items():
+    if getattr(args, key) is None:
+      setattr(args, key, QUICK.get(key, value) if args.quick else value)
+  args.sizes = _list(args.sizes)
+  args.workloads = _list(args.workloads)
+  args.models = _list(args.models)
+  args.lengths = [int(x) for x in _list(args.lengths)]
+  for m in args.models:
+    bench_models.spec(m, "small")  # raises for an unknown name
+  for w in args.workloads:
+    if w not in ("A", "B"):
+      p.error(f"--workloads: unknown workload {w!r}; allowed: A, B")
+  too_long = [L for L in args.lengths if L > args.tokens_per_batch]
+  if too_long:
+    p.error(f"--lengths {too_long} exceed --tokens_per_batch "
+            f"{args.tokens_per_batch} (batch = tokens / L >= 1)")
+  return args
+
+
+def _list(text):
+  return [x.strip() for x in str(text).split(",") if x.strip()]
+
+
+def micro_tokens(batch, seq_len, per_micro):
+  """Tokens per microbatch, as utils.serialize_num_microbatches splits."""
+  if not per_micro:
+    return batch * seq_len
+  rows = max(1, per_micro // seq_len)
+  while batch % rows:
+    rows -= 1
+  return rows * seq_len
+
+
+class Runner:
+  """Runs the grid; keeps what it learnt about memory between lengths."""
+
+  def __init__(self, args, log_dir):
+    self.args = args
+    self.log_dir = log_dir
+    budget = args.mem_budget_gb
+    if budget is None:
+      budget = (bench_proc.meminfo_mb() / 1024.0) - args.mem_reserve_gb
+    self.guard = bench_proc.Guard(budget * 1024.0, args.mem_reserve_gb * 1024)
+    self.history = {}   # (size, workload, model) -> last ok or oom record
+
+  def point(self, size, workload, seq_len, model):
+    a = self.args
+    return dict(model=model, size=size, workload=workload, seq_len=seq_len,
+                batch=a.tokens_per_batch // seq_len, vocab_size=a.vocab_size,
+                target_len=a.target_len,
+                tokens_per_microbatch=a.tokens_per_microbatch)
+
+  def _skip_reason(self, p):
+    last = self.history.get((p["size"], p["workload"], p["model"]))
+    if last is None:
+      return None
+    if last["status"] == "oom":
+      return f"not run: out of memory at L={last['seq_len']}"
+    if last["status"] != "ok":
+      return None
+    grow = lambda q: micro_tokens(q["batch"], q["seq_len"],  # noqa: E731
+                                  self.args.tokens_per_microbatch) * q["seq_len"]
+    excess = max(last["peak_mem_mb"] - last["rss_ready_mb"], 0.0)
+    predicted = last["rss_ready_mb"] + excess * grow(p) / grow(last)
+    if predicted > 1.5 * self.guard.budget_mb:
+      return (f"not run: peak predicted {predicted / 1024:.1f} GB from "
+              f"L={last['seq_len']} (memory budget "
+              f"{self.guard.budget_mb / 1024:.1f} GB)")
+    return None
+
+  def run_group(self, points):
+    """Builds, warms up and times the models of one (size, workload, L)."""
+    a = self.args
+    records = {p["model"]: bench_report.new_record(p) for p in points}
+    alive = {}
+    runnable = []
+    for p in points:
+      reason = self._skip_reason(p)
+      if reason:
+        records[p["model"]].update(status="oom", note=reason)
+      else:
+        runnable.append(p)
+
+    def fail(model, err):
+      records[model].update(status=err.status, note=err.note)
+      child = alive.pop(model, None)
+      if child:
+        child.close()
+
+    for i in range(0, len(runnable), a.build_parallel):
+      started = []
+      for p in runnable[i:i + a.build_parallel]:
+        name = f"{p['size']}_{p['workload']}_{p['seq_len']}_{p['model']}.log"
+        child = bench_proc.Child("conv_t5.bench_step", p, self.guard,
+                                 os.path.join(self.log_dir, name))
+        alive[p["model"]] = child
+        started.append(p["model"])
+      for model in started:
+        try:
+          msg = alive[model].receive(a.step_timeout_s)
+          records[model].update(build_s=msg["build_s"],
+                                num_microbatches=msg["num_microbatches"])
+        except bench_proc.ChildFailed as e:
+          fail(model, e)
+    for model in list(alive):
+      try:
+        alive[model].request({"cmd": "steps", "n": a.warmup},
+                             a.step_timeout_s * max(a.warmup, 1))
+      except bench_proc.ChildFailed as e:
+        fail(model, e)
+    times = {m: [] for m in alive}
+    for rep in range(a.reps):
+      order = list(alive)
+      order = order[rep % len(order):] + order[:rep % len(order)] if order else []
+      for model in order:
+        if model not in alive:
+          continue
+        try:
+          msg = alive[model].request({"cmd": "steps", "n": 1},
+                                     a.step_timeout_s)
+          times[model].extend(msg["times"])
+        except bench_proc.ChildFailed as e:
+          fail(model, e)
+    for model in list(alive):
+      try:
+        msg = alive[model].request({"cmd": "finish"}, a.step_timeout_s)
+        msg["peak_mem_mb"] = max(msg["peak_mem_mb"],
+                                 alive[model].max_rss_seen)
+        bench_report.complete_record(records[model], times[model], msg)
+      except bench_proc.ChildFailed as e:
+        fail(model, e)
+      else:
+        alive.pop(model).close()
+    for p in points:
+      r = records[p["model"]]
+      if r["status"] in ("ok", "oom"):
+        self.history[(p["size"], p["workload"], p["model"])] = r
+    return [records[p["model"]] for p in points]
+
+  def run_core(self):
+    a = self.args
+    shapes = []
+    for text in _list(a.core_shapes):
+      b, length, c, h, k = (int(x) for x in text.split("x"))
+      shapes += [[b, length, c, h, k, False], [b, length, c, h, k, True]]
+    if not shapes:
+      return []
+    child = bench_proc.Child(
+        "conv_t5.bench_core",
+        {"shapes": shapes, "reps": a.core_reps,
+         "min_s": 0.05 if a.quick else 0.3},
+        self.guard, os.path.join(self.log_dir, "core.log"))
+    try:
+      return child.receive(a.step_timeout_s)["core"]
+    except bench_proc.ChildFailed as e:
+      return [{"status": e.status, "note": e.note}]
+    finally:
+      child.close()
+
+
+def main(argv=None):
+  args = parse_args(sys.argv[1:] if argv is None else argv)
+  start = time.time()
+  out_dir = os.path.abspath(args.out_dir)
+  log_dir = os.path.join(out_dir, "logs")
+  os.makedirs(log_dir, exist_ok=True)
+  meta = bench_machine.metadata()
+  meta["load_before"] = bench_machine.load_average()
+  meta["flags"] = {k: v for k, v in vars(args).items()}
+  runner = Runner(args, log_dir)
+  meta["mem_budget_mb"] = runner.guard.budget_mb
+  records = []
+  for size in args.sizes:
+    for workload in args.workloads:
+      for seq_len in args.lengths:
+        group = [runner.point(size, workload, seq_len, m)
+                 for m in args.models]
+        records += runner.run_group(group)
+        for r in records[-len(group):]:
+          print(bench_report.progress_line(r), file=sys.stderr, flush=True)
+  core = runner.run_core()
+  meta["load_after"] = bench_machine.load_average()
+  meta["runtime_s"] = round(time.time() - start, 1)
+  result = {"metadata": meta, "records": records, "core": core}
+  result["targets"] = bench_report.targets(result)
+  json_path = os.path.join(out_dir, "bench.json")
+  with open(json_path, "w") as f:
+    json.dump(result, f, indent=1, default=_jsonable)
+  with open(os.path.join(out_dir, "bench.md"), "w") as f:
+    f.write(bench_report.markdown(result))
+  bench_report.plot(result, os.path.join(out_dir, "bench.png"))
+  print(json_path)
+  return 0
+
+
+def _jsonable(x):
+  if isinstance(x, np.generic):
+    return x.item()
+  raise TypeError(f"not JSON serialisable: {type(x)}")
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,75 @@
+"""The models `conv_t5.bench` compares, as gin files + bindings per size.
+
+    transformer          T5 (t5.1.0 family): models/transformer.<size>.gin
+    lightweight          ours: models/conv_lightweight.<size>.gin  (K = 7)
+    dynamic              ours: models/conv_dynamic.<size>.gin      (K = 7)
+    dilated              ours: models/conv_dilated.<size>.gin      (per-layer K, r = 2)
+    authors_lightweight  the authors' Mesh-TF LocalConvAttnBlock, "lightweight_conv"
+    authors_dynamic      the authors' Mesh-TF LocalConvAttnBlock, "dynamic_conv"
+
+The authors' peers follow their released config (google-research,
+pretrained_conv/gin/lconv.gin: LocalConvAttnBlock in both stacks,
+output_size = d_model, num_unique_depth_filters = 2) at the same config as
+ours: the T5 size's d_model / layers / heads, and the same kernel width as our
+lightweight and dynamic blocks, 7 (encoder taps -3..3, decoder -6..0; their
+release uses 9: -4..4 and -8..0).
+"""
+
+import collections
+
+ModelSpec = collections.namedtuple("ModelSpec", ["gin_files", "bindings", "label"])
+
+_LAYERS = "mesh_tensorflow.transformer.transformer_layers"
+
+
+def _authors(attention_type, width=7):
+  half = (width - 1) // 2
+  block = f"@{_LAYERS}.LocalConvAttnBlock"
+  scope = f"{_LAYERS}.LocalConvAttnBlock"
+  return [
+      f"encoder/transformer.make_layer_stack.layers = "
+      f"[{block}, @{_LAYERS}.DenseReluDense]",
+      f"decoder/transformer.make_layer_stack.layers = "
+      f"[{block}, @{_LAYERS}.EncDecAttention, @{_LAYERS}.DenseReluDense]",
+      f"{scope}.output_size = %d_model",
+      f"{scope}.num_unique_depth_filters = 2",
+      f"{scope}.attention_type = '{attention_type}'",
+      f"encoder/{scope}.min_relative_pos = {-half}",
+      f"encoder/{scope}.max_relative_pos = {half}",
+      f"decoder/{scope}.min_relative_pos = {-(width - 1)}",
+      f"decoder/{scope}.max_relative_pos = 0",
+  ]
+
+
+_SPECS = {
+    "transformer": ("models/transformer.{size}.gin", [],
+                    "Transformer (T5)"),
+    "lightweight": ("models/conv_lightweight.{size}.gin", [],
+                    "lightweight (ours)"),
+    "dynamic": ("models/conv_dynamic.{size}.gin", [], "dynamic (ours)"),
+    "dilated": ("models/conv_dilated.{size}.gin", [], "dilated (ours)"),
+    "authors_lightweight": ("models/transformer.{size}.gin",
+                            _authors("lightweight_conv"),
+                            "lightweight (authors' Mesh-TF)"),
+    "authors_dynamic": ("models/transformer.{size}.gin",
+                        _authors("dynamic_conv"),
+                        "dynamic (authors' Mesh-TF)"),
+}
+
+NAMES = list(_SPECS)
+OURS = ["lightweight", "dynamic", "dilated"]
+AUTHORS = {"lightweight": "authors_lightweight", "dynamic": "authors_dynamic"}
+CONVS = OURS + list(AUTHORS.values())
+
+
+def spec(name, size):
+  """The ModelSpec of a model name at a size (tiny, small, base, large)."""
+  if name not in _SPECS:
+    raise ValueError(f"unknown model {name!r}; allowed: {', '.join(NAMES)}")
+  gin_file, bindings, label = _SPECS[name]
+  return ModelSpec([gin_file.format(size=size), "cpu.gin"], list(bindings),
+                   label)
+
+
+def label(name):
+  return _SPECS[name][2] if name in _SPECS else name
