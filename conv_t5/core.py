@@ -17,13 +17,16 @@ into blocks of T steps (per dilation phase); each block sees a window of
 S = T + K - 1 steps (its own plus the halo its taps reach) and the
 convolution becomes one small banded matrix per (example, block, head):
 
-    A[b, n, h, t, w] = sum_j k[h, j] * [w == t + j] * [seg(t) == seg(w)]
-    y[b, n, t, h, c] = sum_w A[b, n, h, t, w] * window[b, n, w, h, c]
+    A[b, h, n, t, w] = sum_j k[h, j] * [w == t + j] * [seg(t) == seg(w)]
+    y[b, h, n, t, c] = sum_w A[b, h, n, t, w] * window[b, h, n, w, c]
 
-A costs tokens x heads x S numbers (not x channels), and the second einsum is
-a batched matmul. On a 2-core CPU this runs forward + backward within ~1.5x of
-tf.nn.depthwise_conv2d on the same shapes, while also masking packed examples,
-which the primitive cannot do (shift-and-sum over K taps was 4-6x slower).
+A costs tokens x heads x S numbers (not x channels), and the second product
+is a batched matmul (tf.matmul through mtf.slicewise, laid out heads first so
+that neither it nor its gradients transpose anything). On a 2-core CPU this
+runs forward + backward at 0.9-1.3x the time of tf.nn.depthwise_conv2d on the
+same shapes (`python -m conv_t5.bench`, core table), while also masking packed
+examples, which the primitive cannot do (shift-and-sum over K taps was 4-6x
+slower; the same banded product as mtf.einsum, 2-4x).
 
 Incremental (one decoding step) mode keeps the last r(K-1) inputs per layer as
 its state, as fairseq's incremental convolutions do.
@@ -131,41 +134,64 @@ def banded_conv(x, kernel, length_dim, segment, dilation, causal, block_size):
         t, dims[:i] + [blocks_dim, pos_dim, phase_dim] + dims[i + 1:])
 
   def windows(t):
-    """[..., blocks, pos, ...] -> [..., blocks, window, ...] with halos."""
+    """[..., blocks, pos, ...] -> [..., blocks, window, ...] with halos.
+
+    Each halo is sliced from its block before the shift to the neighbouring
+    block, so only K - 1 steps per block are copied twice, not the tensor.
+    """
     parts = []
     if left:
-      prev = mtf.shift(t, 1, blocks_dim, wrap=False)
-      parts.append(mtf.slice(prev, block - left, left, _POS))
+      parts.append(mtf.shift(mtf.slice(t, block - left, left, _POS), 1,
+                             blocks_dim, wrap=False))
     parts.append(t)
     if right:
-      nxt = mtf.shift(t, -1, blocks_dim, wrap=False)
-      parts.append(mtf.slice(nxt, 0, right, _POS))
+      parts.append(mtf.shift(mtf.slice(t, 0, right, _POS), -1, blocks_dim,
+                             wrap=False))
     t = mtf.concat(parts, _POS) if len(parts) > 1 else t
     return mtf.rename_dimension(t, _POS, _WINDOW)
 
   if segment is None:
     segment = mtf.ones(mesh, mtf.Shape([length_dim]), dtype=tf.int32)
   seg = to_blocks(segment)                               # [b, n, T, r]
-  seg_window = windows(seg)                              # [b, n, S, r]
-  same = mtf.cast(mtf.equal(seg, seg_window), x.dtype)   # [b, n, T, S, r]
+  same = mtf.cast(mtf.equal(seg, windows(seg)), x.dtype)  # [b, n, T, r, S]
 
   # band[t, w, j] = 1 where window step w is what tap j reads for step t.
   t_idx = mtf.range(mesh, pos_dim, tf.int32)
   w_idx = mtf.range(mesh, window_dim, tf.int32)
-  j_idx = mtf.range(mesh, kernel.shape.get_dim_by_name(WIDTH_DIM), tf.int32)
+  width_dim = kernel.shape.get_dim_by_name(WIDTH_DIM)
+  j_idx = mtf.range(mesh, width_dim, tf.int32)
   band = mtf.cast(mtf.equal(w_idx, t_idx + j_idx), x.dtype)
 
+  xb = to_blocks(x)                                      # [b, n, T, r, h, d]
+  dims = xb.shape.dims
+  i = dims.index(blocks_dim)
+  before, rest = dims[:i], dims[i + 3:]
+  # Computed with heads ahead of the blocks and d_head last,
+  # [b, h, n, r, T, d]: the product below is then a batched matmul of
+  # [T, S] by [S, d] on contiguous memory, with no transposes inside it.
+  lead = before + rest[:-1] + [blocks_dim, phase_dim]
+  xt = mtf.transpose(xb, mtf.Shape(lead + [pos_dim] + rest[-1:]))
   if length_dim in kernel.shape.dims:                    # dynamic kernel
     kernel = to_blocks(kernel)
-  # A[..., h, t, w]: the banded matrix of each block, masked by example.
-  a = mtf.einsum([kernel, band],
-                 reduced_dims=[kernel.shape.get_dim_by_name(WIDTH_DIM)]) * same
-
-  xb = to_blocks(x)                                      # [b, n, T, r, h, d]
-  y = mtf.einsum([a, windows(xb)], reduced_dims=[window_dim],
-                 output_shape=xb.shape)
-  dims = y.shape.dims
-  i = [d.name for d in dims].index(_BLOCKS)
+  # A[b, h, n, r, t, w]: the banded matrix of each block, masked by example
+  # (kernel x band first: [h, T, S] for a kernel per head, not per position).
+  kb = mtf.einsum([kernel, band], reduced_dims=[width_dim])
+  union = set(kb.shape.dims) | set(same.shape.dims)
+  extra = union - set(lead + [pos_dim, window_dim])
+  if extra:
+    raise ValueError(f"kernel dims {sorted(d.name for d in extra)} are not "
+                     f"dims of x {x.shape}")
+  a = mtf.einsum([kb, same], output_shape=mtf.Shape(
+      [d for d in lead if d in union] + [pos_dim, window_dim]))
+  a_shape = mtf.Shape(lead + [pos_dim, window_dim])
+  if a.shape != a_shape:
+    a = mtf.broadcast(a, a_shape)
+  # y = A @ window, as tf.matmul slice by slice: TF differentiates it into
+  # matmuls with adjoint flags; mtf.einsum's gradients (dy first) run in TF
+  # with transposes of the large operand, about 3x slower on CPU.
+  yt = mtf.slicewise(tf.matmul, [a, windows(xt)], output_shape=xt.shape,
+                     splittable_dims=before + rest, name="banded_matmul")
+  y = mtf.transpose(yt, xb.shape)
   padded_dim = mtf.Dimension(length_dim.name, padded)
   y = mtf.reshape(y, dims[:i] + [padded_dim] + dims[i + 3:])
   if padded != length_dim.size:
