@@ -35,12 +35,14 @@ from conv_t5 import bench_report
 
 DEFAULTS = dict(
     sizes="small", workloads="A,B", lengths="256,512,1024,2048,4096,8192",
+    lengths_b="256,1024", authors_lengths="512,4096",
     models=",".join(bench_models.NAMES), reps=3, warmup=1,
     tokens_per_batch=8192, tokens_per_microbatch=2048, target_len=32,
     vocab_size=32128, core_shapes="16x512x512x8x7,2x4096x512x8x7",
     core_reps=5)
 QUICK = dict(
-    sizes="tiny", workloads="A,B", lengths="128", reps=2, warmup=1,
+    sizes="tiny", workloads="A,B", lengths="128", lengths_b="128",
+    authors_lengths="128", reps=2, warmup=1,
     tokens_per_batch=256, tokens_per_microbatch=128, target_len=8,
     vocab_size=256, core_shapes="4x128x32x2x7", core_reps=3)
 
@@ -55,7 +57,13 @@ def parse_args(argv):
   p.add_argument("--sizes", help="model sizes: tiny, small, base, large")
   p.add_argument("--workloads", help="A: inputs L, targets --target_len; "
                  "B: inputs and targets L")
-  p.add_argument("--lengths", help="comma-separated sequence lengths L")
+  p.add_argument("--lengths", help="sequence lengths L of workload A")
+  p.add_argument("--lengths_b", help="lengths of workload B ('A': as A)")
+  p.add_argument("--authors_lengths",
+                 help="lengths at which the authors' layers run ('all')")
+  p.add_argument("--full", action="store_true",
+                 help="every model at every length of both workloads (the "
+                 "issue's whole grid: hours on a 2-core CPU)")
   p.add_argument("--models", help=f"any of {','.join(bench_models.NAMES)}")
   p.add_argument("--reps", type=int, help="timed steps per point")
   p.add_argument("--warmup", type=int, help="untimed steps first")
@@ -88,12 +96,23 @@ def parse_args(argv):
   args.workloads = _list(args.workloads)
   args.models = _list(args.models)
   args.lengths = [int(x) for x in _list(args.lengths)]
-  for m in args.models:
-    bench_models.spec(m, "small")  # raises for an unknown name
+  if args.full or args.lengths_b == "A":
+    args.lengths_b = args.lengths
+  else:
+    args.lengths_b = [int(x) for x in _list(args.lengths_b)]
+  if args.full or args.authors_lengths == "all":
+    args.authors_lengths = sorted(set(args.lengths) | set(args.lengths_b))
+  else:
+    args.authors_lengths = [int(x) for x in _list(args.authors_lengths)]
+  unknown = [m for m in args.models if m not in bench_models.NAMES]
+  if unknown:
+    p.error(f"--models: unknown {unknown}; allowed: "
+            f"{', '.join(bench_models.NAMES)}")
   for w in args.workloads:
     if w not in ("A", "B"):
       p.error(f"--workloads: unknown workload {w!r}; allowed: A, B")
-  too_long = [L for L in args.lengths if L > args.tokens_per_batch]
+  too_long = [L for L in args.lengths + args.lengths_b
+              if L > args.tokens_per_batch]
   if too_long:
     p.error(f"--lengths {too_long} exceed --tokens_per_batch "
             f"{args.tokens_per_batch} (batch = tokens / L >= 1)")
@@ -102,16 +121,6 @@ def parse_args(argv):
 
 def _list(text):
   return [x.strip() for x in str(text).split(",") if x.strip()]
-
-
-def micro_tokens(batch, seq_len, per_micro):
-  """Tokens per microbatch, as utils.serialize_num_microbatches splits."""
-  if not per_micro:
-    return batch * seq_len
-  rows = max(1, per_micro // seq_len)
-  while batch % rows:
-    rows -= 1
-  return rows * seq_len
 
 
 class Runner:
@@ -124,7 +133,7 @@ class Runner:
     if budget is None:
       budget = (bench_proc.meminfo_mb() / 1024.0) - args.mem_reserve_gb
     self.guard = bench_proc.Guard(budget * 1024.0, args.mem_reserve_gb * 1024)
-    self.history = {}   # (size, workload, model) -> last ok or oom record
+    self.history = {}   # (size, workload, model) -> its out-of-memory record
 
   def point(self, size, workload, seq_len, model):
     a = self.args
@@ -134,21 +143,10 @@ class Runner:
                 tokens_per_microbatch=a.tokens_per_microbatch)
 
   def _skip_reason(self, p):
+    """A model that ran out of memory at a shorter L is not run again."""
     last = self.history.get((p["size"], p["workload"], p["model"]))
-    if last is None:
-      return None
-    if last["status"] == "oom":
+    if last is not None and last["status"] == "oom":
       return f"not run: out of memory at L={last['seq_len']}"
-    if last["status"] != "ok":
-      return None
-    grow = lambda q: micro_tokens(q["batch"], q["seq_len"],  # noqa: E731
-                                  self.args.tokens_per_microbatch) * q["seq_len"]
-    excess = max(last["peak_mem_mb"] - last["rss_ready_mb"], 0.0)
-    predicted = last["rss_ready_mb"] + excess * grow(p) / grow(last)
-    if predicted > 1.5 * self.guard.budget_mb:
-      return (f"not run: peak predicted {predicted / 1024:.1f} GB from "
-              f"L={last['seq_len']} (memory budget "
-              f"{self.guard.budget_mb / 1024:.1f} GB)")
     return None
 
   def run_group(self, points):
@@ -215,9 +213,9 @@ class Runner:
       else:
         alive.pop(model).close()
     for p in points:
-      r = records[p["model"]]
-      if r["status"] in ("ok", "oom"):
-        self.history[(p["size"], p["workload"], p["model"])] = r
+      if records[p["model"]]["status"] == "oom":
+        self.history[(p["size"], p["workload"], p["model"])] = records[
+            p["model"]]
     return [records[p["model"]] for p in points]
 
   def run_core(self):
@@ -255,9 +253,13 @@ def main(argv=None):
   records = []
   for size in args.sizes:
     for workload in args.workloads:
-      for seq_len in args.lengths:
+      for seq_len in args.lengths if workload == "A" else args.lengths_b:
         group = [runner.point(size, workload, seq_len, m)
-                 for m in args.models]
+                 for m in args.models
+                 if m not in bench_models.AUTHORS.values()
+                 or seq_len in args.authors_lengths]
+        if not group:
+          continue
         records += runner.run_group(group)
         for r in records[-len(group):]:
           print(bench_report.progress_line(r), file=sys.stderr, flush=True)

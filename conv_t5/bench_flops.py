@@ -91,6 +91,12 @@ def tf_flops(tf_graph, loop_iterations=1):
   from tensorflow.python.framework import ops
   register_einsum_statistics()
   total = 0
+  functional = {op.type for op in tf_graph.get_operations()
+                if op.type in ("While", "StatelessWhile")}
+  if functional:
+    raise ValueError(f"{functional} ops keep their body in a function this "
+                     "count cannot see: build with tf.disable_v2_behavior() "
+                     "(v1 control flow)")
   for op in tf_graph.get_operations():
     try:
       stats = ops.get_stats_for_node_def(tf_graph, op.node_def, "flops")

@@ -147,6 +147,8 @@ def _cell(r, key, scale=1.0, digits=0):
     return ""
   if r["status"] != "ok":
     return r["status"]
+  if r.get(key) is None:
+    return "n/a"
   return f"{r[key] / scale:,.{digits}f}"
 
 
@@ -190,7 +192,8 @@ def markdown(result):
                        + " |")
         lines.append("")
   spreads = [(r["tokens_per_s_max"] - r["tokens_per_s_min"]) / r["tokens_per_s"]
-             for r in records if r["status"] == "ok"]
+             for r in records if r["status"] == "ok"
+             and r.get("tokens_per_s_max") is not None]
   if spreads:
     lines += [f"Spread (fastest - slowest repetition) / median: median "
               f"{100 * np.median(spreads):.1f}%, max "

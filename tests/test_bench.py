@@ -1,0 +1,205 @@
+"""conv_t5.bench: the quick mode end to end, and the pieces it is built from.
+
+The end-to-end test runs `python -m conv_t5.bench --quick` (tiny models, one
+length, both workloads, every model, the core microbenchmark) and checks the
+output files, the JSON schema and that every measured number is positive and
+finite. It times nothing against a threshold: speed targets are the
+benchmark's business, not a test's.
+"""
+
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+
+import mesh_tensorflow as mtf
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+from conv_t5 import bench_flops
+from conv_t5 import bench_models
+from conv_t5 import bench_report
+
+tf.disable_v2_behavior()  # v1 control flow, as in the benchmark's workers
+
+RECORD_NUMBERS = ("tokens_per_s", "tokens_per_s_min", "tokens_per_s_max",
+                  "all_tokens_per_s", "step_s", "step_s_min", "step_s_max",
+                  "peak_mem_mb", "rss_ready_mb", "flops_per_step", "flops_tf",
+                  "flops_per_token", "achieved_gflops", "build_s")
+
+
+def _positive_finite(value):
+  return (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and math.isfinite(value) and value > 0)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+  out = tmp_path_factory.mktemp("bench")
+  proc = subprocess.run(
+      [sys.executable, "-m", "conv_t5.bench", "--quick", "--out_dir",
+       str(out)], capture_output=True, text=True, timeout=600,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return out, proc
+
+
+@pytest.mark.slow
+def test_quick_mode_prints_the_json_path_last(quick_run):
+  out, proc = quick_run
+  last = proc.stdout.strip().splitlines()[-1]
+  assert last == str(out / "bench.json")
+  assert os.path.isfile(last)
+
+
+@pytest.mark.slow
+def test_quick_mode_records(quick_run):
+  out, _ = quick_run
+  result = json.loads((out / "bench.json").read_text())
+  records = result["records"]
+  flags = result["metadata"]["flags"]
+  want = {(m, w, 128) for m in bench_models.NAMES for w in ("A", "B")}
+  assert {(r["model"], r["workload"], r["seq_len"]) for r in records} == want
+  assert len(records) == len(want)
+  for r in records:
+    assert r["status"] == "ok", r
+    for key in ("model", "workload", "seq_len", "tokens_per_s", "peak_mem_mb",
+                "flops_per_step"):
+      assert key in r
+    for key in RECORD_NUMBERS:
+      assert _positive_finite(r[key]), (key, r)
+    assert len(r["step_s_all"]) == flags["reps"]
+    assert all(_positive_finite(t) for t in r["step_s_all"])
+    assert r["step_s_min"] <= r["step_s"] <= r["step_s_max"]
+    assert r["tokens_per_s"] == pytest.approx(r["tokens_per_batch"] / r["step_s"])
+    assert r["batch"] * r["seq_len"] == r["tokens_per_batch"] == 256
+    assert r["target_len"] == (8 if r["workload"] == "A" else 128)
+    assert math.isfinite(r["loss"]) and r["loss"] > 0
+    # Two independent counts of the same graph: TF's registry also counts
+    # the elementwise ops the analytic matmul count leaves out.
+    assert 0.9 < r["flops_tf"] / r["flops_per_step"] < 1.5, r
+    assert r["peak_mem_mb"] >= r["rss_ready_mb"]
+    assert r["num_microbatches"] == 2      # 256 tokens in microbatches of 128
+
+
+@pytest.mark.slow
+def test_quick_mode_metadata_core_and_files(quick_run):
+  out, _ = quick_run
+  result = json.loads((out / "bench.json").read_text())
+  meta = result["metadata"]
+  for key in ("machine", "cpu_model", "date"):
+    assert meta[key]
+  for key in ("nproc", "ram_gb", "runtime_s", "mem_budget_mb"):
+    assert _positive_finite(meta[key]), key
+  for key in ("load_before", "load_after"):
+    assert len(meta[key]) == 3 and all(math.isfinite(x) and x >= 0
+                                       for x in meta[key])
+  assert meta["versions"]["tensorflow"].startswith("2.")
+  assert len(result["core"]) == 2                 # centred and causal
+  for c in result["core"]:
+    for key in ("ours_s", "primitive_s", "ratio"):
+      assert _positive_finite(c[key]), (key, c)
+  targets = result["targets"]
+  assert {c["causal"] for c in targets["core_vs_primitive"]} == {False, True}
+  for ours in bench_models.AUTHORS:
+    assert _positive_finite(targets["vs_authors"][ours]["min_ratio"])
+  md = (out / "bench.md").read_text()
+  assert "| Transformer (T5) |" in md and "tf.nn.depthwise_conv2d" in md
+  png = (out / "bench.png").read_bytes()
+  assert png[:8] == b"\x89PNG\r\n\x1a\n"
+  width, height = struct.unpack(">II", png[16:24])
+  assert width > 100 and height > 100
+
+
+def _einsum_graph():
+  """An mtf graph: y = x @ w inside a 3-iteration while loop, z = x @ w."""
+  graph = mtf.Graph()
+  mesh = mtf.Mesh(graph, "mesh")
+  a, b, c = (mtf.Dimension(n, s) for n, s in (("a", 4), ("b", 8), ("c", 16)))
+  x = mtf.import_tf_tensor(mesh, tf.ones([4, 8]), mtf.Shape([a, b]))
+  w = mtf.import_tf_tensor(mesh, tf.ones([8, 16]), mtf.Shape([b, c]))
+  z = mtf.einsum([x, w], output_shape=[a, c])
+  _, acc = mtf.while_loop(
+      lambda i, s: mtf.less(i, 3),
+      lambda i, s: [i + 1, s + mtf.einsum([x, w], output_shape=[a, c])],
+      [mtf.constant(mesh, 0, dtype=tf.int32), mtf.zeros(mesh, [a, c])])
+  return graph, mesh, z + acc
+
+
+def test_flop_counts_of_a_matmul_and_a_loop():
+  with tf.Graph().as_default() as tf_graph:
+    graph, mesh, out = _einsum_graph()
+    impl = mtf.placement_mesh_impl.PlacementMeshImpl(
+        mtf.convert_to_shape([]), mtf.convert_to_layout_rules(""), ["/cpu:0"])
+    lowering = mtf.Lowering(graph, {mesh: impl})
+    lowering.export_to_tf_tensor(out)
+    matmul = 2 * 4 * 8 * 16
+    # The analytic count: the matmul outside and 3 iterations of the loop.
+    assert bench_flops.mtf_flops(graph, loop_iterations=3) == 4 * matmul
+    assert bench_flops.mtf_flops(graph, loop_iterations=1) == 2 * matmul
+    # TF's registry adds the elementwise adds; the loop's ops count 3 times.
+    once = bench_flops.tf_flops(tf_graph, loop_iterations=1)
+    thrice = bench_flops.tf_flops(tf_graph, loop_iterations=3)
+    assert once >= 2 * matmul
+    assert thrice - once >= 2 * matmul
+    # Without a loop factor the sum is what tf.profiler reports.
+    opts = tf.profiler.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    prof = tf.profiler.profile(tf_graph, options=opts)
+    assert prof.total_float_ops == once
+
+
+def _record(model, seq_len, tokens_per_s, mem, status="ok"):
+  point = dict(model=model, size="small", workload="A", seq_len=seq_len,
+               batch=8192 // seq_len, target_len=32)
+  r = bench_report.new_record(point)
+  if status == "ok":
+    r.update(status="ok", tokens_per_s=tokens_per_s, peak_mem_mb=mem)
+  else:
+    r.update(status=status, note="killed at the budget")
+  return r
+
+
+def test_targets_when_the_transformer_runs_out_of_memory():
+  records = [_record("transformer", 512, 300.0, 3000.0),
+             _record("transformer", 2048, 100.0, 12000.0),
+             _record("transformer", 4096, None, None, status="oom")]
+  for model, speed in (("lightweight", 400.0), ("authors_lightweight", 200.0)):
+    for seq_len in (512, 2048, 4096):
+      records.append(_record(model, seq_len, speed * (1 + seq_len / 8192),
+                             2000.0))
+  result = {"records": records, "core": [],
+            "metadata": {"mem_budget_mb": 16000.0}}
+  t = bench_report.targets(result)
+  light = t["vs_transformer"]["lightweight"]
+  assert light["throughput_ratio"] is None
+  assert light["transformer"].startswith("oom")
+  assert light["longest_common"]["seq_len"] == 2048
+  assert light["longest_common"]["throughput_ratio"] == pytest.approx(
+      400 * 1.25 / 100)
+  assert light["memory_ratio_upper_bound"] == pytest.approx(2000 / 16000)
+  assert t["flat_scaling"]["lightweight"]["ratio"] == pytest.approx(
+      1.5 / 1.0625)
+  assert t["vs_authors"]["lightweight"]["min_ratio"] == pytest.approx(2.0)
+  md = bench_report.markdown(dict(result, targets=t, metadata=dict(
+      result["metadata"], cpu_model="cpu", nproc=2, ram_gb=1.0,
+      versions={}, date="d", load_before=[0, 0, 0], load_after=[0, 0, 0],
+      runtime_s=60.0, flags=dict(sizes=["small"], workloads=["A"],
+                                 tokens_per_batch=8192,
+                                 tokens_per_microbatch=2048, warmup=1,
+                                 reps=3, vocab_size=32128))))
+  assert "Transformer oom" in md and "at L=2048: 5.00x tokens/s" in md
+
+
+def test_bad_flags_fail_with_a_message():
+  from conv_t5 import bench  # pylint: disable=g-import-not-at-top
+  with pytest.raises(SystemExit):
+    bench.parse_args(["--models", "transformer,nope"])
+  with pytest.raises(SystemExit):
+    bench.parse_args(["--lengths", "16384"])     # longer than the batch
+  args = bench.parse_args(["--quick"])
+  assert args.sizes == ["tiny"] and args.lengths == [128]
+  assert np.all(np.array(args.lengths_b) <= args.tokens_per_batch)
