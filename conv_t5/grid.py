@@ -373,9 +373,10 @@ def run_train_stage(spec, stage, root, emit):
                  "seed": spec.seed}
   _check_intent(model_dir, fingerprint)
   _parse_gin(spec, stage, bindings)
-  start = latest_step(model_dir) or (pretrained[1] if pretrained else 0)
+  existing = latest_step(model_dir)
+  start = existing or (pretrained[1] if pretrained else 0)
   emit({"ev": "start", "stage": stage.name, "from_step": start,
-        "target": target})
+        "resumed": existing > 0, "target": target})
   hook = _progress_hook(emit, stage, target)
   model = _model_class()(model_dir, tpu=None, mesh_shape="", hooks=[hook],
                          seed=spec.seed, batch_size=spec.batch_size,

@@ -56,12 +56,14 @@ class Tracker:
       self.running[name] = {"step": ev.get("from_step", 0),
                             "target": ev.get("target"),
                             "from": ev.get("from_step", 0), "t": self.clock()}
-      if ev.get("from_step"):
+      if ev.get("resumed"):
         return (f"{name}: resuming from the checkpoint at step "
                 f"{ev['from_step']} (target {ev['target']})")
       return None
     if kind == "step" and name in self.running:
-      self.running[name]["step"] = ev["step"]
+      run = self.running[name]
+      run["step"] = ev["step"]
+      run.setdefault("first", (ev["step"], self.clock()))
       return None
     if kind == "skip":
       self.done.add(name)
@@ -107,10 +109,22 @@ class Tracker:
 
   # --------------------------------------------------------------- estimates
 
+  def _rate(self, kind):
+    """Steps/s: measured on finished stages, else on running ones, else the
+    default."""
+    if ("rate", kind) in self.measured:
+      return self.rate[kind]
+    live = []
+    for name, run in self.running.items():
+      first = run.get("first")
+      if self.stages[name].kind == kind and first and run["step"] - first[0] >= 10:
+        live.append((run["step"] - first[0]) / max(1e-6, self.clock() - first[1]))
+    return sum(live) / len(live) if live else self.rate[kind]
+
   def _stage_cost(self, stage):
     if stage.kind == "eval":
       return self.overhead["eval"]
-    return self.overhead[stage.kind] + stage.steps(self.spec) / self.rate[stage.kind]
+    return self.overhead[stage.kind] + stage.steps(self.spec) / self._rate(stage.kind)
 
   def seconds_left(self):
     now = self.clock()
@@ -126,7 +140,7 @@ class Tracker:
         work += max(1.0, self.overhead["eval"] - (now - run["t"]))
       else:
         left = (run["target"] or 0) - run["step"]
-        work += max(0.5, left / self.rate[stage.kind])
+        work += max(0.5, left / self._rate(stage.kind))
     work += self.startup * len(archs - self.started_archs)
     return work / max(1, min(self.jobs, len(archs)))
 

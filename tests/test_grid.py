@@ -149,11 +149,26 @@ def test_tracker_reports_a_resumed_stage_and_failures(quick_spec):
   stages = grid.stages(quick_spec)
   t = progress.Tracker(quick_spec, stages, [stages[0].name], jobs=2)
   assert len(t.done) == 1
+  assert t.event({"ev": "start", "stage": stages[1].name, "from_step": 60,
+                  "resumed": False, "target": 100}) is None
   line = t.event({"ev": "start", "stage": stages[1].name, "from_step": 70,
-                  "target": 100})
+                  "resumed": True, "target": 100})
   assert "resuming from the checkpoint at step 70" in line
   line = t.event({"ev": "fail", "stage": stages[1].name, "error": "boom"})
   assert line == f"FAILED {stages[1].name}: boom"
+
+
+def test_tracker_uses_the_live_step_rate_before_a_stage_finishes(quick_spec):
+  stages = grid.stages(quick_spec)
+  clock = FakeClock()
+  t = progress.Tracker(quick_spec, stages, [], jobs=1, clock=clock)
+  pre = stages[0]
+  t.event({"ev": "start", "stage": pre.name, "from_step": 0, "target": 1000})
+  t.event({"ev": "step", "stage": pre.name, "step": 10, "target": 1000})
+  clock.now += 100.0  # 1 step/s, far below the default rate
+  t.event({"ev": "step", "stage": pre.name, "step": 110, "target": 1000})
+  assert t._rate("pretrain") == pytest.approx(1.0)  # pylint: disable=protected-access
+  assert t.seconds_left() > 890
 
 
 def test_fmt_seconds():
