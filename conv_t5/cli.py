@@ -8,10 +8,12 @@ and without changing what it does:
 
   * conv_t5's and t5's gin directories are put on gin's search path, so
     `--gin_file=models/conv_dynamic.base.gin` works without a path;
-  * `utils.run.train_model_fn` defaults to `@conv_t5.train_model` (the training
-    guards of conv_t5.guards: sequence-length check, architecture check before
-    restoring model_dir, NaN stop, optional seed); a gin file or --gin_param
-    may bind it back to `@utils.train_model`;
+  * gin/guards.gin is put first in --gin_file (after mesh-tensorflow's
+    defaults.gin, before the user's files, which may override it): it binds
+    `utils.run.train_model_fn = @conv_t5.train_model` (conv_t5.guards:
+    sequence-length check, architecture check before restoring model_dir, NaN
+    stop, optional seed) and `utils.run.optimizer = @conv_t5.OrderedUpdates`
+    (Adafactor whose updates wait for all gradients: conv_t5.ordered);
   * for `--use_model_api --mode=eval`, the eval summary directory that
     MtfModel.eval writes into is created if missing;
   * bad input exits with a message that names the problem and the fix instead
@@ -36,7 +38,7 @@ from conv_t5 import paths
 
 CONFIG_ERROR_STATUS = 2
 TRAINING_ERROR_STATUS = 1
-GUARDS_BINDING = "utils.run.train_model_fn = @conv_t5.train_model"
+GUARDS_GIN = "guards.gin"
 
 
 class _Exit(Exception):
@@ -54,12 +56,11 @@ def _add_gin_search_paths():
     gin.add_config_file_search_path(p)
 
 
-def _bind_guards():
-  """Default utils.run.train_model_fn to the guarded one (files may override)."""
-  import gin  # pylint: disable=g-import-not-at-top
-  from conv_t5 import guards  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
-  from mesh_tensorflow.transformer import utils  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
-  gin.parse_config(GUARDS_BINDING)
+def _prepend_guards(flags_):
+  """Puts gin/guards.gin first among the user's gin files."""
+  path = os.path.join(paths.gin_dir(), GUARDS_GIN)
+  if path not in (flags_.gin_file or []):
+    flags_.gin_file = [path] + list(flags_.gin_file or [])
 
 
 def _prepare_model_api_eval(flags_):
@@ -84,7 +85,7 @@ def _checked_main(argv):
                   f"--module_import={module}: cannot import it ({e}). "
                   "Use --module_import=conv_t5.tasks for this package's tasks.")
   _add_gin_search_paths()
-  _bind_guards()
+  _prepend_guards(flags_)
   if flags_.use_model_api:
     import seqio  # pylint: disable=g-import-not-at-top
     name = flags_.mixture_or_task

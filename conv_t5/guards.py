@@ -449,9 +449,11 @@ def seed_everything(seed):
     * PYTHONHASHSEED fixed: mesh-tensorflow's placement mesh seeds each dropout
       op with hash() of a string, which Python salts per process;
     * TF_ENABLE_ONEDNN_OPTS=0: oneDNN's CPU kernels are not bit-reproducible;
-    * one inter-op thread (train_model sets it when a seed is given): ops
-      that race within a step run in varying order otherwise (likely culprit:
-      Adafactor's decay rate reads the global step that the step increments).
+    * one inter-op thread (train_model sets it when a seed is given): ops of
+      one step that race run in varying order otherwise. conv_t5.OrderedUpdates
+      (the CLI's default optimizer) removes the largest race, updates against
+      the backward pass; the global step is still read (Adafactor's decay,
+      the learning-rate schedule) while the same step increments it.
   The two environment variables must be set before Python / TensorFlow start.
   """
   random.seed(seed)
@@ -584,10 +586,15 @@ def _make_guarded_mtf_model(base):
     """t5.models.MtfModel whose train() runs conv_t5.guards.train_model.
 
     Same constructor as MtfModel plus `seed` (see train_model) and
-    `cpu_devices`. Other methods (eval, predict, finetune...) are MtfModel's.
+    `cpu_devices`; the optimizer defaults to conv_t5.ordered.OrderedUpdates
+    (Adafactor, updates after all gradients). Other methods (eval, predict,
+    finetune...) are MtfModel's.
     """
 
     def __init__(self, *args, seed=None, cpu_devices=None, **kwargs):
+      from conv_t5 import ordered  # pylint: disable=g-import-not-at-top
+      if kwargs.get("optimizer") is None:
+        kwargs["optimizer"] = ordered.OrderedUpdates
       super().__init__(*args, **kwargs)
       self._seed = seed
       self._cpu_devices = cpu_devices

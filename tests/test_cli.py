@@ -31,7 +31,7 @@ def trained(tmp_path_factory):
 @pytest.mark.slow
 def test_train_writes_a_checkpoint(trained):
   assert trained.status == 0, trained.text[-3000:]
-  assert sorted(h.losses(trained.text)) == list(range(1, TRAIN_STEPS + 1))
+  assert len(h.losses(trained.text)) == TRAIN_STEPS
   assert h.latest_step(trained.model_dir) == TRAIN_STEPS
   config = open(os.path.join(trained.model_dir, "operative_config.gin")).read()
   assert "run.train_model_fn = @conv_t5.train_model" in config  # guarded

@@ -25,7 +25,7 @@ def test_same_seed_same_losses(tmp_path):
     assert "will not be identical" not in text  # the environment is complete
     runs.append(h.losses(text))
   first, second = runs
-  assert sorted(first) == list(range(1, STEPS + 1)), first
-  assert all(math.isfinite(v) for v in first.values())
-  assert len(set(first.values())) == STEPS  # a real run: the loss moves
+  assert len(first) == STEPS, first
+  assert all(math.isfinite(v) for v in first)
+  assert len(set(first)) == STEPS  # a real run: the loss moves
   assert first == second  # bit-identical, as printed (9 significant digits)

@@ -88,9 +88,10 @@ def _failed(cat, name, status=2):
   assert result["exception"] is None, result["exception"]
   assert result["status"] == status, (result, log[-3000:])
   h.assert_intact(cat.before, os.path.join(cat.work, name))
-  message = result["message"]
-  assert message.startswith("conv_t5_mesh_transformer: error: "), message
-  assert "Traceback" not in message
+  head = "conv_t5_mesh_transformer: error: "
+  assert head in result["message"], result["message"]
+  message = result["message"][result["message"].index(head):]
+  assert "Traceback" not in result["message"]
   return message
 
 
@@ -164,18 +165,16 @@ def test_checkpoint_with_more_layers_is_refused_not_partly_restored(catalogue):
   log = open(os.path.join(catalogue.work, "more_layers_unguarded.log")).read()
   assert control["status"] == 0, log[-3000:]
   assert f"Restoring parameters from {catalogue.work}" in log
-  assert max(h.losses(log)) == BASE_STEPS + 2
+  assert len(h.losses(log)) == 2  # steps 3 and 4
 
 
 @pytest.mark.slow
 def test_nan_loss_stops_and_names_the_step(catalogue):
   m = _failed(catalogue, "nan_loss", status=1)
   log = open(os.path.join(catalogue.work, "nan_loss.log")).read()
-  losses = h.losses(log)
-  bad = [s for s, v in losses.items() if not np.isfinite(v)]
-  assert bad, losses
-  assert f"the loss became nan at step {min(bad)}" in m
-  assert all(s <= min(bad) for s in losses)  # stopped at the first NaN
+  losses = h.losses(log)  # the steps after the checkpoint at BASE_STEPS
+  assert not np.isfinite(losses[-1]) and np.all(np.isfinite(losses[:-1])), losses
+  assert f"the loss became nan at step {BASE_STEPS + len(losses)}" in m
   assert f"latest good checkpoint is {catalogue.work}/nan_loss/model.ckpt-2" in m
   assert "Lower the learning rate" in m
 

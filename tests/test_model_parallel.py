@@ -6,10 +6,11 @@ give the losses of the same run on one device.
 Both runs start from the same weights (the one-device run's step-0 checkpoint,
 via utils.run.init_checkpoint), read the same seeded data, and use no dropout
 (mesh-tensorflow seeds dropout per slice, so masks differ between meshes).
-Step 1's loss is a forward pass on identical weights: it must agree to float32
-rounding. Later steps include the sharded backward pass and Adafactor update;
-their agreement is checked to a relative 1e-3 (measured differences are in
-the README)."""
+The optimizer is the CLI's default, Adafactor through conv_t5.OrderedUpdates:
+without it updates race with the backward pass on CPU and even two one-device
+runs differ (see conv_t5/ordered.py). Measured differences were <= 1.1e-7
+relative (float32 rounding of a different reduction order); RTOL leaves
+two orders of magnitude."""
 
 import os
 import re
@@ -21,6 +22,7 @@ import cli_helpers as h
 
 MODELS = ("conv_lightweight", "conv_dynamic", "conv_dilated")
 STEPS = 3
+RTOL = 1e-5
 MESH = ["utils.run.mesh_shape = 'batch:2,model:2'",
         "utils.run.mesh_devices = ['cpu:0', 'cpu:1', 'cpu:2', 'cpu:3']",
         "conv_t5.train_model.cpu_devices = 4"]
@@ -54,12 +56,10 @@ def test_2x2_mesh_gives_the_one_device_losses(runs, model):
   results, logs = runs
   for suffix in ("_1", "_4"):
     assert results[model + suffix]["status"] == 0, logs[model + suffix][-3000:]
-  one, four = h.losses(logs[model + "_1"]), h.losses(logs[model + "_4"])
-  assert sorted(one) == sorted(four) == list(range(1, STEPS + 1)), (one, four)
-  a = np.array([one[s] for s in sorted(one)])
-  b = np.array([four[s] for s in sorted(four)])
-  np.testing.assert_allclose(b[0], a[0], rtol=1e-6)  # forward, same weights
-  np.testing.assert_allclose(b, a, rtol=1e-3)
+  a = np.array(h.losses(logs[model + "_1"]))
+  b = np.array(h.losses(logs[model + "_4"]))
+  assert len(a) == len(b) == STEPS, (a, b)
+  np.testing.assert_allclose(b, a, rtol=RTOL)
   assert len(set(a)) == STEPS  # the weights did change
 
 

@@ -23,7 +23,7 @@ def _wait_for_step(log_path, proc, step, timeout=300):
     if proc.poll() is not None:
       return False
     with open(log_path) as f:
-      if max(h.losses(f.read()) or [0]) >= step:
+      if len(h.losses(f.read())) >= step:
         return True
     time.sleep(0.05)
   return False
@@ -70,21 +70,19 @@ def test_sigkill_then_same_command_resumes_to_the_requested_step(tmp_path):
       status = proc.wait(timeout=60)
   context = f"seed {seed}: kill after step {kill_after} + {delay:.2f}s"
   assert reached and status == -signal.SIGKILL, (context, open(first_log).read()[-3000:])
-  interrupted = h.losses(open(first_log).read())
-  assert max(interrupted) < STEPS, context
+  interrupted = h.losses(open(first_log).read())  # steps 1, 2, ...
+  assert kill_after <= len(interrupted) < STEPS, context
 
   saved = _check_leftovers(model_dir)
   assert saved is not None and saved >= SAVE_EVERY, context
-  assert saved <= max(interrupted), context
+  assert saved <= len(interrupted), context
 
   status, text = h.run_cli(argv, str(tmp_path / "second.log"))
   assert status == 0, (context, text[-3000:])
   assert f"Restoring parameters from {model_dir}/model.ckpt-{saved}" in text
-  resumed = h.losses(text)
-  assert min(resumed) == saved + 1, (context, resumed)
-  assert max(resumed) == STEPS and sorted(resumed) == list(
-      range(saved + 1, STEPS + 1)), (context, resumed)
+  resumed = h.losses(text)  # steps saved + 1, ..., STEPS
+  assert len(resumed) == STEPS - saved, (context, resumed)
   assert _check_leftovers(model_dir) == STEPS
-  # The resumed run's losses continue the interrupted run's range, not a
-  # fresh start (a restart from scratch begins near ln(vocab) ~ 5).
-  assert resumed[saved + 1] < interrupted[1], (context, interrupted, resumed)
+  # The resumed run continues from the trained weights, not a fresh start:
+  # its first loss is below the first loss of the interrupted run.
+  assert resumed[0] < interrupted[0], (context, interrupted, resumed)
