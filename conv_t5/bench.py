@@ -8,12 +8,13 @@ For each size, workload, length L and model (the Transformer, our three
 convolutions, the authors' two Mesh-TF convolution layers; see
 `bench_models`), one worker process builds the t5 pipeline's training step
 (`bench_step`) at a fixed number of input tokens per batch (batch = tokens /
-L). The models of one (workload, L) are interleaved: all are built, each runs
-its warm-up step(s), then every repetition times one step of each model in
-turn (the order rotates between repetitions). A worker's peak RSS is the
-point's peak memory; a worker that would exceed the memory budget is killed
-and the point recorded as missing ("oom"), the run goes on. Then
-`bench_core` times our depthwise core against tf.nn.depthwise_conv2d.
+L). The models of one (workload, L) are interleaved: their workers are built
+and warmed up, then every repetition times one step of each in turn, the
+order rotating (as many workers at once as memory allows, see
+`bench_group`). A worker's peak RSS is the point's peak memory; a worker that
+would exceed the memory budget is killed and the point recorded as missing
+("oom"), the run goes on. Then `bench_core` times our depthwise core against
+tf.nn.depthwise_conv2d.
 
 Writes <out_dir>/bench.json (metadata, one record per model / workload / L,
 the core microbenchmark, the targets), bench.md and bench.png, and prints the
@@ -23,11 +24,13 @@ JSON's path last.
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 
 import numpy as np
 
+from conv_t5 import bench_group
 from conv_t5 import bench_machine
 from conv_t5 import bench_models
 from conv_t5 import bench_proc
@@ -41,7 +44,7 @@ DEFAULTS = dict(
     vocab_size=32128, core_shapes="16x512x512x8x7,2x4096x512x8x7",
     core_reps=5)
 QUICK = dict(
-    sizes="tiny", workloads="A,B", lengths="128", lengths_b="128",
+    sizes="tiny", workloads="A,B", lengths="128", lengths_b="64",
     authors_lengths="128", reps=2, warmup=1,
     tokens_per_batch=256, tokens_per_microbatch=128, target_len=8,
     vocab_size=256, core_shapes="4x128x32x2x7", core_reps=3)
@@ -52,7 +55,7 @@ def parse_args(argv):
       prog="python -m conv_t5.bench", description=__doc__.split("\n")[0],
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   p.add_argument("--quick", action="store_true",
-                 help="tiny models, one short length, 2 repetitions "
+                 help="tiny models, one short length per workload, 2 repetitions "
                  f"(sets, unless given: {QUICK})")
   p.add_argument("--sizes", help="model sizes: tiny, small, base, large")
   p.add_argument("--workloads", help="A: inputs L, targets --target_len; "
@@ -85,8 +88,6 @@ def parse_args(argv):
   p.add_argument("--mem_reserve_gb", type=float, default=3.0,
                  help="kill the largest worker if MemAvailable falls below")
   p.add_argument("--step_timeout_s", type=float, default=1800.0)
-  p.add_argument("--build_parallel", type=int, default=2,
-                 help="workers building their graphs at once (not timed)")
   p.add_argument("--out_dir", default="bench_out")
   args = p.parse_args(argv)
   for key, value in DEFAULTS.items():
@@ -134,6 +135,7 @@ class Runner:
       budget = (bench_proc.meminfo_mb() / 1024.0) - args.mem_reserve_gb
     self.guard = bench_proc.Guard(budget * 1024.0, args.mem_reserve_gb * 1024)
     self.history = {}   # (size, workload, model) -> its out-of-memory record
+    self.peaks = {}     # (size, workload, model) -> last peak RSS, MB
 
   def point(self, size, workload, seq_len, model):
     a = self.args
@@ -142,81 +144,26 @@ class Runner:
                 target_len=a.target_len,
                 tokens_per_microbatch=a.tokens_per_microbatch)
 
-  def _skip_reason(self, p):
+  def skip_reason(self, p):
     """A model that ran out of memory at a shorter L is not run again."""
     last = self.history.get((p["size"], p["workload"], p["model"]))
     if last is not None and last["status"] == "oom":
       return f"not run: out of memory at L={last['seq_len']}"
     return None
 
+  def known_peak(self, p):
+    """Peak RSS (MB) of this model at the longest shorter L run so far."""
+    return self.peaks.get((p["size"], p["workload"], p["model"]), 0.0)
+
+  def remember_peak(self, p, peak_mb):
+    self.peaks[(p["size"], p["workload"], p["model"])] = peak_mb
+
   def run_group(self, points):
-    """Builds, warms up and times the models of one (size, workload, L)."""
-    a = self.args
-    records = {p["model"]: bench_report.new_record(p) for p in points}
-    alive = {}
-    runnable = []
-    for p in points:
-      reason = self._skip_reason(p)
-      if reason:
-        records[p["model"]].update(status="oom", note=reason)
-      else:
-        runnable.append(p)
-
-    def fail(model, err):
-      records[model].update(status=err.status, note=err.note)
-      child = alive.pop(model, None)
-      if child:
-        child.close()
-
-    for i in range(0, len(runnable), a.build_parallel):
-      started = []
-      for p in runnable[i:i + a.build_parallel]:
-        name = f"{p['size']}_{p['workload']}_{p['seq_len']}_{p['model']}.log"
-        child = bench_proc.Child("conv_t5.bench_step", p, self.guard,
-                                 os.path.join(self.log_dir, name))
-        alive[p["model"]] = child
-        started.append(p["model"])
-      for model in started:
-        try:
-          msg = alive[model].receive(a.step_timeout_s)
-          records[model].update(build_s=msg["build_s"],
-                                num_microbatches=msg["num_microbatches"])
-        except bench_proc.ChildFailed as e:
-          fail(model, e)
-    for model in list(alive):
-      try:
-        alive[model].request({"cmd": "steps", "n": a.warmup},
-                             a.step_timeout_s * max(a.warmup, 1))
-      except bench_proc.ChildFailed as e:
-        fail(model, e)
-    times = {m: [] for m in alive}
-    for rep in range(a.reps):
-      order = list(alive)
-      order = order[rep % len(order):] + order[:rep % len(order)] if order else []
-      for model in order:
-        if model not in alive:
-          continue
-        try:
-          msg = alive[model].request({"cmd": "steps", "n": 1},
-                                     a.step_timeout_s)
-          times[model].extend(msg["times"])
-        except bench_proc.ChildFailed as e:
-          fail(model, e)
-    for model in list(alive):
-      try:
-        msg = alive[model].request({"cmd": "finish"}, a.step_timeout_s)
-        msg["peak_mem_mb"] = max(msg["peak_mem_mb"],
-                                 alive[model].max_rss_seen)
-        bench_report.complete_record(records[model], times[model], msg)
-      except bench_proc.ChildFailed as e:
-        fail(model, e)
-      else:
-        alive.pop(model).close()
-    for p in points:
-      if records[p["model"]]["status"] == "oom":
-        self.history[(p["size"], p["workload"], p["model"])] = records[
-            p["model"]]
-    return [records[p["model"]] for p in points]
+    records = bench_group.GroupRun(self, points).run()
+    for r in records:
+      if r["status"] == "oom":
+        self.history[(r["size"], r["workload"], r["model"])] = r
+    return records
 
   def run_core(self):
     a = self.args
@@ -250,6 +197,31 @@ def main(argv=None):
   meta["flags"] = {k: v for k, v in vars(args).items()}
   runner = Runner(args, log_dir)
   meta["mem_budget_mb"] = runner.guard.budget_mb
+
+  def stop(signum, frame):
+    del frame
+    raise SystemExit(128 + signum)
+  signal.signal(signal.SIGTERM, stop)
+  try:
+    records, core = _run_all(args, runner)
+  finally:
+    for child in list(runner.guard.children):
+      child.kill("error", "benchmark interrupted")
+  meta["load_after"] = bench_machine.load_average()
+  meta["runtime_s"] = round(time.time() - start, 1)
+  result = {"metadata": meta, "records": records, "core": core}
+  result["targets"] = bench_report.targets(result)
+  json_path = os.path.join(out_dir, "bench.json")
+  with open(json_path, "w") as f:
+    json.dump(result, f, indent=1, default=_jsonable)
+  with open(os.path.join(out_dir, "bench.md"), "w") as f:
+    f.write(bench_report.markdown(result))
+  bench_report.plot(result, os.path.join(out_dir, "bench.png"))
+  print(json_path)
+  return 0
+
+
+def _run_all(args, runner):
   records = []
   for size in args.sizes:
     for workload in args.workloads:
@@ -263,19 +235,7 @@ def main(argv=None):
         records += runner.run_group(group)
         for r in records[-len(group):]:
           print(bench_report.progress_line(r), file=sys.stderr, flush=True)
-  core = runner.run_core()
-  meta["load_after"] = bench_machine.load_average()
-  meta["runtime_s"] = round(time.time() - start, 1)
-  result = {"metadata": meta, "records": records, "core": core}
-  result["targets"] = bench_report.targets(result)
-  json_path = os.path.join(out_dir, "bench.json")
-  with open(json_path, "w") as f:
-    json.dump(result, f, indent=1, default=_jsonable)
-  with open(os.path.join(out_dir, "bench.md"), "w") as f:
-    f.write(bench_report.markdown(result))
-  bench_report.plot(result, os.path.join(out_dir, "bench.png"))
-  print(json_path)
-  return 0
+  return records, runner.run_core()
 
 
 def _jsonable(x):

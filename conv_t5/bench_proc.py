@@ -46,9 +46,10 @@ def rss_mb(pid):
 class ChildFailed(Exception):
   """The child died, exceeded the memory budget, or reported an error."""
 
-  def __init__(self, status, note):
+  def __init__(self, status, note, machine_low=False):
     super().__init__(f"{status}: {note}")
     self.status, self.note = status, note
+    self.machine_low = machine_low  # killed for the machine, not its budget
 
 
 class Guard:
@@ -57,7 +58,8 @@ class Guard:
   Args:
     budget_mb: a child whose RSS exceeds this is killed ("oom").
     reserve_mb: if the machine's MemAvailable falls below this, the largest
-      child is killed ("oom"), whatever its own size.
+      child that is running a command (else the largest child) is killed
+      ("oom", machine_low), whatever its own size.
   """
 
   def __init__(self, budget_mb, reserve_mb):
@@ -72,10 +74,13 @@ class Guard:
       if c.max_rss_seen > self.budget_mb:
         c.kill("oom", f"RSS {c.max_rss_seen:.0f} MB exceeded the budget of "
                f"{self.budget_mb:.0f} MB")
+    alive = [c for c in alive if c.alive()]
     if low and alive:
-      big = max(alive, key=lambda c: rss_mb(c.proc.pid))
+      busy = [c for c in alive if c.busy] or alive
+      big = max(busy, key=lambda c: rss_mb(c.proc.pid))
       big.kill("oom", f"machine MemAvailable fell below {self.reserve_mb:.0f}"
-               f" MB (this child: {rss_mb(big.proc.pid):.0f} MB)")
+               f" MB (this worker: {rss_mb(big.proc.pid):.0f} MB, "
+               f"{len(alive) - 1} other workers alive)", machine_low=True)
 
 
 class Child:
@@ -88,6 +93,7 @@ class Child:
     self.guard = guard
     self.log_path = log_path
     self.killed = None
+    self.busy = "build"
     self.max_rss_seen = 0.0
     self.conn, child_conn = ctx.Pipe()
     self.proc = ctx.Process(target=bench_worker.run,
@@ -100,12 +106,12 @@ class Child:
   def alive(self):
     return self.proc.exitcode is None
 
-  def kill(self, status, note):
+  def kill(self, status, note, machine_low=False):
     if self.alive():
       self.proc.kill()
       self.proc.join()
     if self.killed is None:
-      self.killed = (status, note)
+      self.killed = (status, note, machine_low)
 
   def _stderr_tail(self, lines=3):
     try:
@@ -133,6 +139,7 @@ class Child:
         if "error" in msg:
           self.kill("error", msg["error"])
           raise ChildFailed("error", msg["error"])
+        self.busy = None
         return msg
       if not self.alive() and not self.conn.poll():
         self.kill("error", f"worker exited with code {self.proc.exitcode}: "
@@ -151,6 +158,7 @@ class Child:
 
   def request(self, msg, timeout_s=None):
     self.send(msg)
+    self.busy = msg.get("cmd")
     return self.receive(timeout_s)
 
   def close(self):

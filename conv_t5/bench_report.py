@@ -30,7 +30,7 @@ def new_record(point):
       tokens_per_batch=point["batch"] * point["seq_len"],
       target_tokens_per_batch=point["batch"] * target_len,
       num_microbatches=None, status="error", note="not measured",
-      step_s_all=[], loss=None)
+      step_s_all=[], loss=None, interleaved_with=[])
   record.update({k: None for k in NUMBERS})
   return record
 

@@ -61,7 +61,10 @@ def test_quick_mode_records(quick_run):
   result = json.loads((out / "bench.json").read_text())
   records = result["records"]
   flags = result["metadata"]["flags"]
-  want = {(m, w, 128) for m in bench_models.NAMES for w in ("A", "B")}
+  # Workload A at L=128 with every model; B at L=64 without the authors'
+  # layers (--quick sets --authors_lengths 128).
+  want = ({(m, "A", 128) for m in bench_models.NAMES} |
+          {(m, "B", 64) for m in ["transformer"] + bench_models.OURS})
   assert {(r["model"], r["workload"], r["seq_len"]) for r in records} == want
   assert len(records) == len(want)
   for r in records:
@@ -76,13 +79,17 @@ def test_quick_mode_records(quick_run):
     assert r["step_s_min"] <= r["step_s"] <= r["step_s_max"]
     assert r["tokens_per_s"] == pytest.approx(r["tokens_per_batch"] / r["step_s"])
     assert r["batch"] * r["seq_len"] == r["tokens_per_batch"] == 256
-    assert r["target_len"] == (8 if r["workload"] == "A" else 128)
+    assert r["target_len"] == (8 if r["workload"] == "A" else 64)
     assert math.isfinite(r["loss"]) and r["loss"] > 0
     # Two independent counts of the same graph: TF's registry also counts
     # the elementwise ops the analytic matmul count leaves out.
     assert 0.9 < r["flops_tf"] / r["flops_per_step"] < 1.5, r
     assert r["peak_mem_mb"] >= r["rss_ready_mb"]
     assert r["num_microbatches"] == 2      # 256 tokens in microbatches of 128
+    # Timed round-robin with the others of its workload (all of them unless
+    # the machine lacked memory for every worker at once).
+    assert set(r["interleaved_with"]) <= {
+        m for m, w, _ in want if w == r["workload"]} - {r["model"]}
 
 
 @pytest.mark.slow
