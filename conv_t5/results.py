@@ -129,8 +129,23 @@ def collect(model_dirs, split="validation", metric=None, select="final"):
         step = max(by_step, key=lambda s: (by_step[s], s))
       records.append({"arch": arch, "init": init, "task": task, "metric": name,
                       "value": by_step[step], "step": step,
-                      "model_dir": model_dir})
+                      "model_dir": model_dir, "eval_dir": os.path.join(
+                          model_dir, f"{split}_eval")})
   return records
+
+
+def majority_baseline(eval_dir, task):
+  """Accuracy (x100) of always answering the most frequent class, from the
+  targets file t5's eval writes (<task>_targets, one class id a line)."""
+  gfile = _gfile()
+  path = os.path.join(eval_dir, f"{task}_targets")
+  if not gfile.exists(path):
+    return None
+  with gfile.GFile(path) as f:
+    targets = f.read().split()
+  if not targets:
+    return None
+  return 100.0 * max(targets.count(t) for t in set(targets)) / len(targets)
 
 
 # ----------------------------------------------------------------- the table
@@ -174,8 +189,15 @@ def build_table(records, archs=None, tasks=None):
                         for t in tasks
                         if t in pre["scores"] and t in scratch["scores"]}
   metrics = sorted({r["metric"] for r in records})
+  baselines = {}
+  for task in tasks:
+    dirs = [r["eval_dir"] for r in records
+            if r["task"] == task and r["metric"] == "accuracy"]
+    if dirs:
+      baselines[task] = majority_baseline(dirs[0], task)
   return {"metric": metrics[0] if len(metrics) == 1 else metrics,
           "archs": archs, "tasks": tasks, "rows": rows,
+          "majority_baseline": baselines,
           "cells": [dict(r) for r in records]}
 
 
@@ -201,10 +223,17 @@ def to_markdown(table):
     cells += [_fmt(row["mean"]),
               _fmt(row["gain"], signed=True) if row["pretrained"] else ""]
     lines.append("| " + " | ".join(cells) + " |")
+  base = table.get("majority_baseline") or {}
+  if any(base.get(t) is not None for t in table["tasks"]):
+    values = [base.get(t) for t in table["tasks"]]
+    mean = _mean(values) if None not in values else None
+    lines.append("| (majority class) | | " + " | ".join(_fmt(v) for v in values)
+                 + f" | {_fmt(mean)} | |")
   metric = table["metric"]
   lines.append("")
   lines.append(f"Validation {metric if isinstance(metric, str) else '/'.join(metric)}"
-               " (x100). gain = pre-trained mean - from-scratch mean.")
+               " (x100). gain = pre-trained mean - from-scratch mean. "
+               "(majority class) = always answering the most frequent label.")
   return "\n".join(lines)
 
 
@@ -217,7 +246,7 @@ def plot(table, path):
   rows = table["rows"]
   width = 0.8 / max(1, len(rows))
   colours = plt.get_cmap("tab10")
-  fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(groups), 4.2))
+  fig, ax = plt.subplots(figsize=(4.4 + 1.6 * len(groups), 4.2))
   for i, row in enumerate(rows):
     values = [row["scores"].get(t) for t in table["tasks"]] + [row["mean"]]
     xs = [g + (i - (len(rows) - 1) / 2) * width for g in range(len(groups))]
@@ -227,11 +256,17 @@ def plot(table, path):
            color=colour if row["pretrained"] else "white",
            edgecolor=colour, hatch=None if row["pretrained"] else "//",
            label=f"{row['arch']} ({'pre-trained' if row['pretrained'] else 'scratch'})")
+  base = table.get("majority_baseline") or {}
+  for g, task in enumerate(table["tasks"]):
+    if base.get(task) is not None:
+      ax.hlines(base[task], g - 0.45, g + 0.45, colors="black",
+                linestyles="dashed", linewidth=1,
+                label="majority class" if g == 0 else None)
   ax.set_xticks(range(len(groups)))
   ax.set_xticklabels(groups)
   metric = table["metric"]
   ax.set_ylabel(f"validation {metric if isinstance(metric, str) else '/'.join(metric)}")
-  ax.legend(fontsize=7, ncol=2, loc="lower right")
+  ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
   ax.set_title("pre-trained (filled) vs from scratch (hatched)")
   fig.tight_layout()
   _atomic_write_bytes(path, _fig_bytes(fig))

@@ -128,3 +128,17 @@ def test_cli_prints_table_writes_files_and_json_path_last(grid_root, tmp_path,
 def test_cli_without_evals_fails(tmp_path, capsys):
   assert results.main([str(tmp_path)]) == 1
   assert "no model dir" in capsys.readouterr().err
+
+
+def test_majority_class_baseline_from_t5s_targets_file(grid_root):
+  eval_dir = os.path.join(grid_root, "transformer/scratch/demo_a/validation_eval")
+  with open(os.path.join(eval_dir, "demo_a_targets"), "w") as f:
+    f.write("1\n0\n1\n1\n")
+  assert results.majority_baseline(eval_dir, "demo_a") == pytest.approx(75.0)
+  assert results.majority_baseline(eval_dir, "demo_b") is None
+  table = results.build_table(results.collect(
+      results.find_model_dirs([grid_root])))
+  assert table["majority_baseline"]["demo_a"] in (None, pytest.approx(75.0))
+  md = results.to_markdown(
+      dict(table, majority_baseline={"demo_a": 75.0, "demo_b": 50.0}))
+  assert "| (majority class) | | 75.0 | 50.0 | 62.5 | |" in md
