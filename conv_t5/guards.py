@@ -408,7 +408,8 @@ class _GuardedEstimator:
         saving_listeners=list(saving_listeners or []) + self._listeners)
 
 
-def _apply_run_options(estimator, seed, cpu_devices, inter_op_threads):
+def _apply_run_options(estimator, seed, cpu_devices, inter_op_threads,
+                       disable_meta_optimizer=False):
   """Sets the graph seed and session options of an Estimator.
 
   mesh-tensorflow's get_estimator exposes none of them, so this sets the two
@@ -417,7 +418,7 @@ def _apply_run_options(estimator, seed, cpu_devices, inter_op_threads):
   """
   if seed is not None:
     estimator._config = estimator._config.replace(tf_random_seed=seed)  # pylint: disable=protected-access
-  if cpu_devices or inter_op_threads:
+  if cpu_devices or inter_op_threads or disable_meta_optimizer:
     config = tf.ConfigProto()
     if estimator._session_config is not None:  # pylint: disable=protected-access
       config.CopyFrom(estimator._session_config)  # pylint: disable=protected-access
@@ -425,6 +426,8 @@ def _apply_run_options(estimator, seed, cpu_devices, inter_op_threads):
       config.device_count["CPU"] = cpu_devices
     if inter_op_threads:
       config.inter_op_parallelism_threads = inter_op_threads
+    if disable_meta_optimizer:
+      config.graph_options.rewrite_options.disable_meta_optimizer = True
     estimator._session_config = config  # pylint: disable=protected-access
 
 
@@ -471,7 +474,8 @@ def train_model(estimator, vocabulary, sequence_length, batch_size,
                 dataset_split="train", skip_seen_data=False,
                 seen_data_init_step=0, checkpoint_input_pipeline=False,
                 seed=None, check_architecture=True, check_finite=True,
-                check_lengths=True, cpu_devices=None, inter_op_threads=None):
+                check_lengths=True, cpu_devices=None, inter_op_threads=None,
+                disable_meta_optimizer=False):
   """mesh-tensorflow's utils.train_model, guarded (same arguments, plus gin).
 
   Bound by the CLI as utils.run.train_model_fn. Before training: the sequence
@@ -492,6 +496,8 @@ def train_model(estimator, vocabulary, sequence_length, batch_size,
       model-parallel layouts on one host).
     inter_op_threads: the session's inter-op thread pool size; default 1 when
       a seed is given (see seed_everything), else TF's default.
+    disable_meta_optimizer: skip Grappler's graph rewrites at session start
+      (mesh-tensorflow does so on TPU); faster start-up for short CPU runs.
   """
   from mesh_tensorflow.transformer import utils as mtf_utils  # pylint: disable=g-import-not-at-top
   model_dir = estimator.model_dir
@@ -500,7 +506,8 @@ def train_model(estimator, vocabulary, sequence_length, batch_size,
                                                                batch_size))
   if seed is not None and inter_op_threads is None:
     inter_op_threads = 1
-  _apply_run_options(estimator, seed, cpu_devices, inter_op_threads)
+  _apply_run_options(estimator, seed, cpu_devices, inter_op_threads,
+                     disable_meta_optimizer)
   if seed is not None:
     seed_everything(seed)
     train_dataset_fn = _with_data_seed(train_dataset_fn, seed)

@@ -79,12 +79,6 @@ def test_unknown_task_names_what_exists(tmp_path):
   assert "Traceback" not in text
 
 
-def test_module_that_does_not_import(tmp_path):
-  status, text = h.run_cli(["--module_import=conv_t5.taskz",
-                            f"--model_dir={tmp_path}/m"], str(tmp_path / "log"))
-  assert status == 2 and "--module_import=conv_t5.taskz: cannot import" in text
-
-
 def test_error_message_parsers():
   assert cli._missing_gin_file(
       "Unable to open file: models/x.gin. Searched config paths: ['a']."

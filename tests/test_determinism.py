@@ -8,7 +8,7 @@ import pytest
 import cli_helpers as h
 from conv_t5 import guards
 
-STEPS = 5
+STEPS = 4
 
 
 @pytest.mark.slow
@@ -29,3 +29,4 @@ def test_same_seed_same_losses(tmp_path):
   assert all(math.isfinite(v) for v in first)
   assert len(set(first)) == STEPS  # a real run: the loss moves
   assert first == second  # bit-identical, as printed (9 significant digits)
+  print(f"\ndeterminism: {first} == {second}")

@@ -16,6 +16,8 @@ from conv_t5 import errors
 from conv_t5 import guards
 
 BASE_STEPS = 2
+# Grappler off: faster session start-up, no effect on what is checked here.
+FAST = ["conv_t5.train_model.disable_meta_optimizer = True"]
 
 
 # ---------------------------------------------------------------- catalogue
@@ -24,6 +26,7 @@ BASE_STEPS = 2
 def _cases(work, corpus, bad_corpus, base):
   def case(name, steps=BASE_STEPS + 2, **kw):
     model_dir = os.path.join(work, name)
+    kw["params"] = kw.get("params", []) + FAST
     return dict(name=name, copy=[base, model_dir],
                 log=os.path.join(work, name + ".log"),
                 argv=h.train_argv(model_dir, kw.pop("corpus", corpus),
@@ -35,6 +38,9 @@ def _cases(work, corpus, bad_corpus, base):
       case("unknown_model_config", model="models/conv_lightweigth.tiny.gin"),
       case("unknown_task",
            params=["MIXTURE_NAME = 'demo_span_corruptoin'"]),
+      dict(case("module_that_does_not_import"),
+           argv=["--module_import=conv_t5.taskz",
+                 f"--model_dir={work}/module_that_does_not_import"]),
       case("bad_layer_hyperparameter", model="models/conv_lightweight.tiny.gin",
            params=["conv_t5.LightweightConvolution.kernel_width = 0"]),
       case("length_over_position_embedding",
@@ -108,6 +114,13 @@ def test_unknown_task_or_mixture(catalogue):
   m = _failed(catalogue, "unknown_task")
   assert "Unknown task or mixture 'demo_span_corruptoin'" in m
   assert "Closest names: demo_span_corruption" in m
+  assert "--module_import=conv_t5.tasks" in m
+
+
+@pytest.mark.slow
+def test_module_import_that_fails(catalogue):
+  m = _failed(catalogue, "module_that_does_not_import")
+  assert "--module_import=conv_t5.taskz: cannot import it" in m
   assert "--module_import=conv_t5.tasks" in m
 
 

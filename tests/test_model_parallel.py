@@ -33,7 +33,13 @@ VARIABLE = re.compile(r"Variable (\S+)\s+size (\d+)\s+slice_size (\d+)\s+(Shape\
 def runs(tmp_path_factory):
   work = str(tmp_path_factory.mktemp("mesh"))
   corpus = h.write_corpus(os.path.join(work, "corpus.txt"))
-  common = ["dropout_rate = 0.0", "mesh_train_dataset_fn.seed = 1"]
+  # Grappler off: a third faster start-up of these graphs; same for both.
+  # A constant Adafactor decay: by default it is computed from the global
+  # step, which the step reads while incrementing it (a race that the graph
+  # cannot order), and that alone made step 3 differ by up to 6e-4.
+  common = ["dropout_rate = 0.0", "mesh_train_dataset_fn.seed = 1",
+            "conv_t5.train_model.disable_meta_optimizer = True",
+            "AdafactorOptimizer.decay_rate = 0.8"]
   cases = []
   for model in MODELS:
     one, four = os.path.join(work, model + "_1"), os.path.join(work, model + "_4")
@@ -59,6 +65,8 @@ def test_2x2_mesh_gives_the_one_device_losses(runs, model):
   a = np.array(h.losses(logs[model + "_1"]))
   b = np.array(h.losses(logs[model + "_4"]))
   assert len(a) == len(b) == STEPS, (a, b)
+  print(f"\n{model}: 1 device {a.tolist()}, 2x2 {b.tolist()}, max relative "
+        f"difference {np.max(np.abs(b - a) / np.abs(a)):.1e}")
   np.testing.assert_allclose(b, a, rtol=RTOL)
   assert len(set(a)) == STEPS  # the weights did change
 

@@ -13,7 +13,7 @@ import pytest
 
 import cli_helpers as h
 
-STEPS, SAVE_EVERY = 10, 2
+STEPS, SAVE_EVERY = 8, 2
 
 
 def _wait_for_step(log_path, proc, step, timeout=300):
@@ -86,3 +86,6 @@ def test_sigkill_then_same_command_resumes_to_the_requested_step(tmp_path):
   # The resumed run continues from the trained weights, not a fresh start:
   # its first loss is below the first loss of the interrupted run.
   assert resumed[0] < interrupted[0], (context, interrupted, resumed)
+  print(f"\nkill/resume: {context}; killed after {len(interrupted)} steps, "
+        f"restored model.ckpt-{saved}, resumed steps {saved + 1}..{STEPS}; "
+        f"losses {interrupted} then {resumed}")
