@@ -462,6 +462,7 @@ def run_worker(out_dir, arch):
   for handler in tf_logger.handlers:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
   import conv_t5.tasks  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
+  import t5.models  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import  (MtfModel in gin)
   for stage in stages(spec):
     if stage.arch != arch:
       continue
