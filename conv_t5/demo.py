@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,9 +61,10 @@ class Display:
     if not force and now - self._last < self.interval:
       return
     self._last = now
-    if self.tty:
-      self._status = text
-      self.stream.write("\r\033[K" + text)
+    if self.tty:  # one screen line, redrawn in place
+      width = shutil.get_terminal_size().columns - 1
+      self._status = text if len(text) <= width else text[:width - 3] + "..."
+      self.stream.write("\r\033[K" + self._status)
     else:
       self.stream.write(text + "\n")
     self.stream.flush()

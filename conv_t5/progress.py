@@ -11,9 +11,9 @@ measured on a 2-core machine stand in.
 import time
 
 # Defaults until measured: steps/s, fixed seconds per stage, worker start.
-DEFAULT_RATE = {"pretrain": 15.0, "finetune": 20.0}
-DEFAULT_OVERHEAD = {"pretrain": 12.0, "finetune": 8.0, "eval": 8.0}
-DEFAULT_STARTUP = 12.0
+DEFAULT_RATE = {"pretrain": 10.0, "finetune": 14.0}
+DEFAULT_OVERHEAD = {"pretrain": 15.0, "finetune": 10.0, "eval": 8.0}
+DEFAULT_STARTUP = 15.0
 
 
 def fmt_seconds(seconds):
