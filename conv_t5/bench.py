@@ -38,7 +38,7 @@ from conv_t5 import bench_report
 
 DEFAULTS = dict(
     sizes="small", workloads="A,B", lengths="256,512,1024,2048,4096,8192",
-    lengths_b="256,1024", authors_lengths="512,4096",
+    lengths_b="1024", authors_lengths="512,4096",
     models=",".join(bench_models.NAMES), reps=3, warmup=1,
     tokens_per_batch=8192, tokens_per_microbatch=2048, target_len=32,
     vocab_size=32128, core_shapes="16x512x512x8x7,2x4096x512x8x7",

@@ -198,6 +198,10 @@ def markdown(result):
     lines += [f"Spread (fastest - slowest repetition) / median: median "
               f"{100 * np.median(spreads):.1f}%, max "
               f"{100 * max(spreads):.1f}%.", ""]
+  waves = _waves(records)
+  if waves:
+    lines += ["Timed together (round-robin, as many workers as memory "
+              "allowed at once): " + "; ".join(waves) + ".", ""]
   missing = [r for r in records if r["status"] != "ok"]
   if missing:
     lines += ["Missing points:", ""]
@@ -206,6 +210,27 @@ def markdown(result):
     lines.append("")
   lines += _targets_md(result.get("targets", {})) + _core_md(result["core"])
   return "\n".join(lines) + "\n"
+
+
+def _waves(records):
+  out = []
+  keys = dict.fromkeys((r["size"], r["workload"], r["seq_len"])
+                       for r in records)
+  for size, workload, seq_len in keys:
+    sets = []
+    for r in records:
+      if (r["size"], r["workload"], r["seq_len"]) == (size, workload,
+                                                      seq_len) and (
+                                                          r["status"] == "ok"):
+        wave = [r["model"]] + list(r.get("interleaved_with", []))
+        members = [m for m in dict.fromkeys(
+            x["model"] for x in records) if m in wave]
+        if members not in sets:
+          sets.append(members)
+    if sets:
+      out.append(f"{workload} L={seq_len}: " + " | ".join(
+          ", ".join(w) for w in sets))
+  return out
 
 
 def _targets_md(t):
