@@ -8,7 +8,9 @@ catalogue and model-parallel tests use it. Every case runs through
 gin cleared, t5's mesh_transformer_main.main). A case is a dict:
 
   name      a key for the results
-  argv      the command line without the program name
+  argv      the command line without the program name, or
+  python    Python source to exec instead (status 0 if it returns; the
+            exception's text goes to "message" if it raises)
   copy      optional [src, dst]: copy the directory tree src to dst first
   log       path where the case's fd 2 (TF's C++ and absl logs, tf.Print
             losses) is written
@@ -42,9 +44,14 @@ def _run_case(case, cli):
   os.dup2(log_fd, 2)
   try:
     with contextlib.redirect_stderr(captured):
-      status = cli.run(["conv_t5_mesh_transformer"] + case["argv"])
-  except BaseException:  # pylint: disable=broad-except
+      if "python" in case:
+        exec(case["python"], {})  # pylint: disable=exec-used
+        status = 0
+      else:
+        status = cli.run(["conv_t5_mesh_transformer"] + case["argv"])
+  except BaseException as e:  # pylint: disable=broad-except
     exception = traceback.format_exc()
+    captured.write(f"{type(e).__name__}: {e}")
   finally:
     sys.stderr.flush()
     os.dup2(saved_fd, 2)

@@ -22,6 +22,28 @@ FAST = ["conv_t5.train_model.disable_meta_optimizer = True"]
 
 # ---------------------------------------------------------------- catalogue
 
+# GuardedMtfModel (t5's MtfModel API): trains, then refuses its checkpoint for
+# a model with fewer layers. Runs in the batch runner's process.
+GUARDED_MTF_MODEL = """
+from conv_t5 import config, guards
+import conv_t5.tasks
+
+def train(num_layers, steps):
+  config.parse(["models/transformer.tiny.gin", "cpu.gin"], [
+      "conv_t5.local_text_files.patterns = {{'train': '{corpus}', 'validation': '{corpus}'}}",
+      "conv_t5.vocabulary_model.path = 'seqio_test'",
+      "learning_rate_schedule_noam.total_train_steps = 100",
+      "num_layers = %d" % num_layers])
+  model = guards.GuardedMtfModel(
+      "{model_dir}", tpu=None, mesh_shape="", batch_size=8,
+      sequence_length={{"inputs": 64, "targets": 16}}, save_checkpoints_steps=2,
+      seed=1)
+  model.train("local_text_span_corruption", steps)
+
+train(2, 2)
+train(1, 4)
+"""
+
 
 def _cases(work, corpus, bad_corpus, base):
   def case(name, steps=BASE_STEPS + 2, **kw):
@@ -59,6 +81,9 @@ def _cases(work, corpus, bad_corpus, base):
                    "conv_t5.train_model.check_architecture = False"]),
       case("nan_loss", steps=BASE_STEPS + 3, save_every=100,
            params=["utils.run.learning_rate_schedule = 1e30"]),
+      dict(name="guarded_mtf_model", log=os.path.join(work, "mtf_model.log"),
+           python=GUARDED_MTF_MODEL.format(
+               corpus=corpus, model_dir=os.path.join(work, "mtf_model"))),
   ]
 
 
@@ -190,6 +215,17 @@ def test_nan_loss_stops_and_names_the_step(catalogue):
   assert f"the loss became nan at step {BASE_STEPS + len(losses)}" in m
   assert f"latest good checkpoint is {catalogue.work}/nan_loss/model.ckpt-2" in m
   assert "Lower the learning rate" in m
+
+
+@pytest.mark.slow
+def test_guarded_mtf_model_trains_then_refuses_another_architecture(catalogue):
+  result = catalogue.results["guarded_mtf_model"]
+  log = open(os.path.join(catalogue.work, "mtf_model.log")).read()
+  assert result["exception"] is not None, log[-3000:]
+  assert result["message"].startswith("CheckpointMismatchError: "), result
+  assert "checkpoint weights are not in the model" in result["message"]
+  assert len(h.losses(log)) == 2  # the first train() ran its 2 steps
+  assert h.latest_step(os.path.join(catalogue.work, "mtf_model")) == 2
 
 
 # ---------------------------------------------------------------- units
