@@ -17,11 +17,13 @@ what did go wrong, and leave earlier outputs of the model_dir intact.
   GuardedMtfModel         t5's MtfModel whose train() does the same
   atomic_write_text       temp file + rename, for results files
 
-How they are applied. The `conv_t5_mesh_transformer` CLI binds
-`utils.run.train_model_fn = @conv_t5.train_model` before the user's gin files
-are parsed (a gin file may bind it back to @utils.train_model). Python users of
-MtfModel use GuardedMtfModel; other drivers call the pieces. t5's own
-`--use_model_api` path builds an MtfModel internally and is not guarded.
+How they are applied. The `conv_t5_mesh_transformer` CLI puts gin/guards.gin
+first among the gin files, which binds `utils.run.train_model_fn =
+@conv_t5.train_model` (mesh-tensorflow's own train_model is not gin-registered,
+so turn single guards off instead: conv_t5.train_model.check_architecture =
+False, ...). Python users of MtfModel use GuardedMtfModel; other drivers call
+the pieces. t5's own `--use_model_api` path builds an MtfModel internally and
+is not guarded.
 
 What the stack already guarantees, and is not re-implemented here: TF's Saver
 writes each checkpoint file to a temporary name and renames it into place, and
