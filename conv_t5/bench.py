@@ -87,6 +87,13 @@ def parse_args(argv):
                  "at start minus --mem_reserve_gb)")
   p.add_argument("--mem_reserve_gb", type=float, default=3.0,
                  help="kill the largest worker if MemAvailable falls below")
+  p.add_argument("--pooled_allocator", action="store_true",
+                 help="keep TF's default pooling CPU allocator in the "
+                 "workers; by default they set "
+                 "TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1 so that an idle worker "
+                 "hands its memory back and every model of a group can be "
+                 "timed round-robin (with the pool, idle workers keep their "
+                 "peak and fewer fit in memory at once)")
   p.add_argument("--step_timeout_s", type=float, default=1800.0)
   p.add_argument("--out_dir", default="bench_out")
   args = p.parse_args(argv)
@@ -192,7 +199,12 @@ def main(argv=None):
   out_dir = os.path.abspath(args.out_dir)
   log_dir = os.path.join(out_dir, "logs")
   os.makedirs(log_dir, exist_ok=True)
+  if not args.pooled_allocator:
+    # Read by TF when its CPU allocator is created, in each worker.
+    os.environ["TF_ONEDNN_USE_SYSTEM_ALLOCATOR"] = "1"
   meta = bench_machine.metadata()
+  meta["tf_onednn_use_system_allocator"] = os.environ.get(
+      "TF_ONEDNN_USE_SYSTEM_ALLOCATOR")
   meta["load_before"] = bench_machine.load_average()
   meta["flags"] = {k: v for k, v in vars(args).items()}
   runner = Runner(args, log_dir)

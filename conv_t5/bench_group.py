@@ -1,12 +1,13 @@
 """Runs the models of one (size, workload, L) group: build, warm up, interleave.
 
-A worker keeps its peak memory while idle (TF's oneDNN CPU allocator pools
-what it once allocated), so the group's workers cannot always be alive at
-once. They are admitted one by one while the machine has room for another
-(estimated from the largest peak seen so far in the group, or the model's
-peak at a shorter L); the admitted "wave" is then timed round-robin, one step
-of each worker per repetition, the order rotating between repetitions. The
-next wave follows. A worker killed because the machine ran out of memory
+Workers are admitted one by one while the machine has room for another's
+peak (estimated from the largest peak seen so far in the group, or the
+model's peak at a shorter L); the admitted "wave" is then timed round-robin,
+one step of each worker per repetition, the order rotating between
+repetitions. The next wave follows. With the system allocator (the
+benchmark's default) an idle worker holds ~1.5 GB and a whole group usually
+fits in one wave; with TF's pooling allocator (--pooled_allocator) an idle
+worker keeps its peak and waves are smaller. A worker killed because the machine ran out of memory
 while others of its wave were alive is retried alone; only a worker that
 exceeds the budget on its own is recorded as "oom".
 """

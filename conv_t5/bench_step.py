@@ -212,7 +212,8 @@ def serve(conn, point):
   while True:
     cmd = conn.recv()
     if cmd["cmd"] == "steps":
-      conn.send({"times": worker.steps(cmd["n"])})
+      times = worker.steps(cmd["n"])
+      conn.send({"times": times, "rss_idle_mb": _rss_mb()})
     elif cmd["cmd"] == "finish":
       conn.send(worker.finish())
     else:
