@@ -35,6 +35,8 @@ import traceback
 
 import gin
 
+from conv_t5 import files
+
 ARCHS = ("transformer", "conv_lightweight", "conv_dynamic", "conv_dilated")
 INITS = ("pretrained", "scratch")
 PROGRESS_PREFIX = "@@grid "
@@ -182,15 +184,6 @@ def _gfile():
   return tf.io.gfile
 
 
-def atomic_write_json(path, obj):
-  """Writes JSON through a temp file and a rename (never half a file)."""
-  gfile = _gfile()
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with gfile.GFile(tmp, "w") as f:
-    f.write(json.dumps(obj, indent=1, sort_keys=True) + "\n")
-  gfile.rename(tmp, path, overwrite=True)
-
-
 def read_json(path):
   gfile = _gfile()
   if not gfile.exists(path):
@@ -222,7 +215,7 @@ def init_out_dir(spec, out_dir):
   _gfile().makedirs(out_dir)
   recorded = read_json(path)
   if recorded is None:
-    atomic_write_json(path, {"spec": spec.to_json()})
+    files.atomic_write_json(path, {"spec": spec.to_json()})
     return
   old, new = recorded["spec"], spec.to_json()
   diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
@@ -284,7 +277,7 @@ def _check_intent(model_dir, fingerprint):
   path = os.path.join(model_dir, "grid_stage.json")
   recorded = read_json(path)
   if recorded is None:
-    atomic_write_json(path, fingerprint)
+    files.atomic_write_json(path, fingerprint)
   elif recorded != json.loads(json.dumps(fingerprint)):
     raise GridMismatchError(
         f"{model_dir} was started with another configuration "
@@ -477,7 +470,7 @@ def run_worker(out_dir, arch):
       emit({"ev": "fail", "stage": stage.name,
             "error": f"{type(e).__name__}: {e}"[:2000]})
       return 1
-    atomic_write_json(marker_path(stage, root), result)
+    files.atomic_write_json(marker_path(stage, root), result)
     emit(dict(result, ev="done"))
   return 0
 

@@ -15,7 +15,6 @@ what did go wrong, and leave earlier outputs of the model_dir intact.
                           `utils.run.train_model_fn` gin parameter) that
                           applies all of the above, plus `seed`
   GuardedMtfModel         t5's MtfModel whose train() does the same
-  atomic_write_text       temp file + rename, for results files
 
 How they are applied. The `conv_t5_mesh_transformer` CLI puts gin/guards.gin
 first among the gin files, which binds `utils.run.train_model_fn =
@@ -38,13 +37,13 @@ import contextlib
 import math
 import os
 import random
-import tempfile
 
 import gin
 import tensorflow.compat.v1 as tf
 
 import conv_t5  # noqa: F401  (TF compatibility fix before mesh_tensorflow)
 from conv_t5 import errors
+from conv_t5 import files
 
 OPERATIVE_CONFIG = "operative_config.gin"
 # Adafactor / Adam slot variables of mesh_tensorflow.optimize.
@@ -339,34 +338,6 @@ def saving_listeners(check_finite=True):
 # Files.
 
 
-def atomic_write_text(path, text):
-  """Writes `text` to `path` so readers see the old file or the new, never half.
-
-  Local paths: a temporary file in the same directory, flushed and fsynced,
-  then os.replace (atomic on POSIX). Other filesystems (gs://): a single
-  object upload, which GCS makes visible only when complete.
-  """
-  if "://" in path:
-    with tf.io.gfile.GFile(path, "w") as f:
-      f.write(text)
-    return path
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                             suffix=".tmp", dir=directory)
-  try:
-    with os.fdopen(fd, "w") as f:
-      f.write(text)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-  return path
-
-
 @contextlib.contextmanager
 def keep_operative_config_on_failure(model_dir):
   """Restores model_dir's operative_config.gin if the body fails before it
@@ -383,7 +354,7 @@ def keep_operative_config_on_failure(model_dir):
     yield
   except BaseException:
     if before is not None and tf.train.latest_checkpoint(model_dir) == start:
-      atomic_write_text(path, before)
+      files.atomic_write_text(path, before)
     raise
 
 

@@ -24,6 +24,8 @@ import os
 import re
 import sys
 
+from conv_t5 import files
+
 INITS = ("pretrained", "scratch")
 ARCH_ORDER = ("transformer", "conv_lightweight", "conv_dynamic", "conv_dilated")
 EVAL_SUBDIR_RE = re.compile(r"^(.+)_eval$")
@@ -269,7 +271,7 @@ def plot(table, path):
   ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
   ax.set_title("pre-trained (filled) vs from scratch (hatched)")
   fig.tight_layout()
-  _atomic_write_bytes(path, _fig_bytes(fig))
+  files.atomic_write_bytes(path, _fig_bytes(fig))
   plt.close(fig)
 
 
@@ -282,28 +284,15 @@ def _fig_bytes(fig):
 
 # ----------------------------------------------------------------- writing
 
-def _atomic_write_bytes(path, data):
-  """Writes via a temp file and a rename, so readers never see half a file."""
-  gfile = _gfile()
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with gfile.GFile(tmp, "wb") as f:
-    f.write(data)
-  gfile.rename(tmp, path, overwrite=True)
-
-
-def atomic_write_text(path, text):
-  _atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def write_all(table, out_dir, extra=None):
   """results.md, results.png, then results.json (last); returns their paths."""
   gfile = _gfile()
   gfile.makedirs(out_dir)
   paths = {k: os.path.join(out_dir, f"results.{k}") for k in ("md", "png", "json")}
-  atomic_write_text(paths["md"], to_markdown(table) + "\n")
+  files.atomic_write_text(paths["md"], to_markdown(table) + "\n")
   plot(table, paths["png"])
   payload = dict(table, **(extra or {}))
-  atomic_write_text(paths["json"], json.dumps(payload, indent=1, sort_keys=True) + "\n")
+  files.atomic_write_json(paths["json"], payload)
   return paths
 
 

@@ -6,7 +6,8 @@
         [--stage all|pretrain|finetune|eval] [--archs A ...] [--tasks T ...]
 
 Every command is `conv_t5_mesh_transformer` (t5's own main; see
-conv_t5/cli.py) with gin files from t5, conv_t5 and launch/gin/. Model dirs
+conv_t5/cli.py) with gin files from t5, conv_t5 (gin/paper/: the paper's
+recipes, found by name after --module_import=conv_t5.tasks). Model dirs
 follow the layout conv_t5.grid and conv_t5.results use:
 
   <bucket>/models/<arch>/pretrain          span corruption on C4, 2^19 = 524,288
@@ -34,8 +35,6 @@ import shlex
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-LAUNCH_GIN = os.path.join(HERE, "gin")
 
 ARCHS = ("transformer", "conv_lightweight", "conv_dynamic", "conv_dilated")
 # The paper's fine-tuning sets (Tay et al. 2021, Sec. 4), as registered in
@@ -86,7 +85,7 @@ def pretrain_command(args, arch):
   gin_files = ["dataset.gin", f"models/{arch}.base.gin",
                "objectives/span_3_15_u_u.gin",
                "learning_rate_schedules/rsqrt_no_ramp_down.gin",
-               os.path.join(LAUNCH_GIN, "pretrain.gin")]
+               "paper/pretrain.gin"]
   params = _params(args, PRETRAIN_TASK) + [
       f"utils.run.train_steps = {args.pretrain_steps}"]
   return _command(args, model_dir(args.bucket, arch), gin_files, params)
@@ -96,7 +95,7 @@ def finetune_command(args, arch, init, task):
   gin_files = ["dataset.gin", f"models/{arch}.base.gin",
                "learning_rate_schedules/constant_0_001.gin",
                "sequence_lengths/default.gin",
-               os.path.join(LAUNCH_GIN, "finetune.gin")]
+               "paper/finetune.gin"]
   params = _params(args, task)
   if init == "pretrained":
     ckpt = f"{model_dir(args.bucket, arch)}/model.ckpt-{args.pretrain_steps}"
@@ -110,7 +109,7 @@ def finetune_command(args, arch, init, task):
 
 def eval_command(args, arch, init, task):
   gin_files = ["dataset.gin", f"models/{arch}.base.gin", "eval.gin",
-               "greedy_decode.gin", os.path.join(LAUNCH_GIN, "eval.gin")]
+               "greedy_decode.gin", "paper/eval.gin"]
   return _command(args, model_dir(args.bucket, arch, init, task), gin_files,
                   _params(args, task))
 

@@ -4,13 +4,18 @@
                     (unless gin allows downloading) and, when the data is not
                     prepared, fails at once naming the dataset, the data_dir
                     and the command that prepares it -- instead of TFDS's
-                    minutes of download retries offline.
+                    minutes of download retries offline. Without
+                    download, TFDS's lookup of pre-computed metadata in its
+                    public bucket (gs://tfds-data) is switched off too: nothing
+                    is fetched at run time.
   TsvSource         small tab-separated files (one per split) read eagerly
                     by read_tsv: a malformed line raises DataFormatError
                     naming file and line number.
   text_line_dataset lazy reader of (possibly large) text files, one document a
                     line; a line that is not UTF-8 fails naming file and line.
 """
+
+import contextlib
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -76,23 +81,44 @@ class TfdsSource(seqio.TfdsDataSource):
 
   def get_dataset(self, split=tfds.Split.TRAIN, shuffle=True, seed=None,
                   shard_info=None, **kwargs):
-    try:
-      return super().get_dataset(split, shuffle, seed, shard_info, **kwargs)
-    except AssertionError as e:  # DatasetBuilder.as_dataset: no data found
-      builder = self.tfds_dataset.builder
-      if builder.is_prepared():
-        raise
-      raise DatasetNotPreparedError(
-          not_prepared_message(self._tfds_name, builder.data_dir_root)
-      ) from e
+    with no_tfds_bucket(not config.tfds_options()[1]):
+      try:
+        return super().get_dataset(split, shuffle, seed, shard_info, **kwargs)
+      except AssertionError as e:  # DatasetBuilder.as_dataset: no data found
+        builder = self.tfds_dataset.builder
+        if builder.is_prepared():
+          raise
+        raise DatasetNotPreparedError(
+            not_prepared_message(self._tfds_name, builder.data_dir_root)
+        ) from e
 
   def num_input_examples(self, split):
     """The split's size from the prepared dataset's info, else None (unknown:
     not prepared, or served by tfds.testing.mock_data)."""
-    try:
-      return super().num_input_examples(split)
-    except KeyError:
-      return None
+    with no_tfds_bucket(not config.tfds_options()[1]):
+      try:
+        return super().num_input_examples(split)
+      except KeyError:
+        return None
+
+
+@contextlib.contextmanager
+def no_tfds_bucket(active=True):
+  """Switches off TFDS's metadata lookup in gs://tfds-data while active.
+
+  A DatasetBuilder whose data is not prepared asks the public bucket for
+  pre-computed metadata (DatasetInfo.initialize_from_bucket): a network
+  access offline (slow or hanging where packets are dropped) and a leaked
+  temporary directory per builder. Reading prepared data never needs it.
+  """
+  from tensorflow_datasets.core.utils import gcs_utils  # pylint: disable=g-import-not-at-top
+  saved = gcs_utils._is_gcs_disabled  # pylint: disable=protected-access
+  if active:
+    gcs_utils._is_gcs_disabled = True  # pylint: disable=protected-access
+  try:
+    yield
+  finally:
+    gcs_utils._is_gcs_disabled = saved  # pylint: disable=protected-access
 
 
 def read_tsv(path, columns, header=True, allowed=None):

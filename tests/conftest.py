@@ -7,6 +7,9 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import conv_t5  # noqa: E402,F401  (must precede any mesh_tensorflow import)
 
+import copy  # noqa: E402
+
+import gin  # noqa: E402
 import pytest  # noqa: E402
 
 PAPER_CONFIGS_ENV = "CONV_T5_PAPER_CONFIGS"
@@ -26,3 +29,17 @@ def pytest_collection_modifyitems(config, items):
   for item in items:
     if "paper_configs" in item.keywords:
       item.add_marker(skip)
+
+
+@pytest.fixture
+def bind():
+  """gin.bind_parameter for one test; the previous gin config is restored."""
+  saved = copy.deepcopy(gin.config._CONFIG)  # pylint: disable=protected-access
+
+  def _bind(name, value):
+    with gin.unlock_config():
+      gin.bind_parameter(name, value)
+
+  yield _bind
+  gin.config._CONFIG.clear()  # pylint: disable=protected-access
+  gin.config._CONFIG.update(saved)  # pylint: disable=protected-access

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from conv_t5 import config
+from conv_t5 import files
 from conv_t5 import grid
 from conv_t5 import progress
 from conv_t5 import results
@@ -87,7 +88,7 @@ def test_markers_are_written_atomically(tmp_path):
   root = str(tmp_path)
   assert not grid.is_done(stage, root)
   os.makedirs(stage.model_dir(root))
-  grid.atomic_write_json(grid.marker_path(stage, root), {"final_step": 5})
+  files.atomic_write_json(grid.marker_path(stage, root), {"final_step": 5})
   assert grid.is_done(stage, root)
   assert grid.read_marker(stage, root) == {"final_step": 5}
   assert os.listdir(stage.model_dir(root)) == ["train_done.json"]

@@ -342,17 +342,6 @@ def test_non_finite_weights_are_never_saved(tmp_path):
   assert tf.train.latest_checkpoint(model_dir).endswith("model.ckpt-2")
 
 
-def test_atomic_write_text(tmp_path):
-  path = str(tmp_path / "results.json")
-  guards.atomic_write_text(path, "one")
-  guards.atomic_write_text(path, "two")
-  assert open(path).read() == "two"
-  with pytest.raises(TypeError):
-    guards.atomic_write_text(path, object())  # fails while writing
-  assert open(path).read() == "two"
-  assert os.listdir(tmp_path) == ["results.json"]  # no temp file left
-
-
 def test_operative_config_is_put_back_only_if_nothing_was_saved(tmp_path):
   model_dir = str(tmp_path)
   config = os.path.join(model_dir, guards.OPERATIVE_CONFIG)

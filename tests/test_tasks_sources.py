@@ -1,8 +1,5 @@
 """Local data sources (sources.py) and the local-text span corruption task."""
 
-import copy
-
-import gin
 import pytest
 import seqio
 import tensorflow as tf
@@ -12,19 +9,6 @@ import conv_t5.tasks  # noqa: F401  (registers the tasks)
 from conv_t5 import errors
 from conv_t5.tasks import sources
 from t5.models import mesh_transformer
-
-
-@pytest.fixture
-def bind():
-  saved = copy.deepcopy(gin.config._CONFIG)  # pylint: disable=protected-access
-
-  def _bind(name, value):
-    with gin.unlock_config():
-      gin.bind_parameter(name, value)
-
-  yield _bind
-  gin.config._CONFIG.clear()  # pylint: disable=protected-access
-  gin.config._CONFIG.update(saved)  # pylint: disable=protected-access
 
 
 def rows(ds):

@@ -6,10 +6,8 @@ the real builders' feature specs (so the registered names, configs and
 versions must exist in the installed TFDS).
 """
 
-import copy
 import os
 
-import gin
 import numpy as np
 import pytest
 import seqio
@@ -64,20 +62,6 @@ def fake_as_dataset(self, split=None, decoders=None, read_config=None,
                for k, s in spec.items()} for i in range(4)]
   return tf.data.Dataset.from_generator(lambda: iter(examples),
                                         output_signature=spec)
-
-
-@pytest.fixture
-def bind():
-  """gin.bind_parameter for one test; the previous gin config is restored."""
-  saved = copy.deepcopy(gin.config._CONFIG)  # pylint: disable=protected-access
-
-  def _bind(name, value):
-    with gin.unlock_config():
-      gin.bind_parameter(name, value)
-
-  yield _bind
-  gin.config._CONFIG.clear()  # pylint: disable=protected-access
-  gin.config._CONFIG.update(saved)  # pylint: disable=protected-access
 
 
 @pytest.fixture
@@ -232,8 +216,14 @@ def test_classification_and_exact_match_metrics_are_exact():
   assert got["f1"] == pytest.approx(100.0)
 
 
-def test_tfds_not_prepared_fails_fast_with_instructions(tmp_path, bind):
+def test_tfds_not_prepared_fails_fast_with_instructions(tmp_path, bind,
+                                                        monkeypatch):
   import time  # pylint: disable=g-import-not-at-top
+  from tensorflow_datasets.core.utils import gcs_utils  # pylint: disable=g-import-not-at-top
+
+  def no_network(path):
+    raise AssertionError(f"TFDS looked up {path} in its bucket")
+  monkeypatch.setattr(gcs_utils, "exists", no_network)
   bind("conv_t5.tfds_options.data_dir", str(tmp_path))
   bind("conv_t5.vocabulary_model.path", "seqio_test")
   seqio.utils.LazyTfdsLoader._MEMOIZED_BUILDERS.clear()  # pylint: disable=protected-access
