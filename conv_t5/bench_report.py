@@ -247,10 +247,12 @@ def _targets_md(t):
         measured += (f"; memory <= {_fmt(e['memory_ratio_upper_bound'])}x "
                      "(budget)")
       lc = e.get("longest_common")
-      if lc:
+      if lc and lc["throughput_ratio"] is not None:
         measured += (f"; at L={lc['seq_len']}: "
                      f"{_fmt(lc['throughput_ratio'])}x tokens/s, "
                      f"{_fmt(lc['memory_ratio'])}x memory")
+      elif lc:
+        measured += f"; not run at L={lc['seq_len']}, where the Transformer ran"
     lines.append(f"| vs Transformer at L={e['seq_len']} | "
                  f"{bench_models.label(m)} | {measured} | >= 3x, <= 0.5x |")
   for m, e in t["flat_scaling"].items():
