@@ -48,8 +48,9 @@ test-fast: venv
 	$(PY) -m pytest tests -m "not slow"
 
 # The small/base/large model configs through the t5 pipeline (minutes each on a CPU).
+# .ci/run runs it after `make test`.
 test-paper-configs: venv
-	CONV_T5_PAPER_CONFIGS=1 $(PY) -m pytest tests/test_model_configs.py -m paper_configs
+	CONV_T5_PAPER_CONFIGS=1 $(PY) -m pytest tests/test_model_configs.py -m paper_configs $(PYTEST_ARGS)
 
 
 clean-venv:

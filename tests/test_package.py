@@ -157,6 +157,20 @@ def test_makefile_reinstalls_when_the_pins_change(tmp_path, changed):
   assert "--no-deps --no-build-isolation -e ." in dry
 
 
+PAPER_CONFTEST = """
+import os
+import pytest
+
+def pytest_configure(config):
+  config.addinivalue_line("markers", "paper_configs: big")
+
+def pytest_collection_modifyitems(config, items):
+  if os.environ.get("CONV_T5_PAPER_CONFIGS") != "1":
+    for item in items:
+      if "paper_configs" in item.keywords:
+        item.add_marker(pytest.mark.skip(reason="opt in"))
+"""
+
 CI_CASES = {
     "passing": ("def test_ok():\n  assert True\n", 0),
     "failing": ("def test_bad():\n  assert False\n", 1),
@@ -172,9 +186,14 @@ def test_ci_run_fails_when_tests_fail_or_none_ran(tmp_path, case):
   source, expected = CI_CASES[case]
   if source:
     (checkout / "tests" / "test_case.py").write_text(source)
+  if case == "passing":  # what `make test-paper-configs` runs after `make test`
+    (checkout / "tests" / "conftest.py").write_text(PAPER_CONFTEST)
+    (checkout / "tests" / "test_model_configs.py").write_text(
+        "import pytest\n@pytest.mark.paper_configs\ndef test_big():\n  pass\n")
   proc = subprocess.run([str(checkout / ".ci" / "run")], cwd=checkout,
                         capture_output=True, text=True, check=False,
                         env=h.env(), timeout=300)
   assert (proc.returncode != 0) == bool(expected), (proc.stdout, proc.stderr)
   if case == "passing":
-    assert ".ci/run: 1 tests ran" in proc.stdout
+    assert ".ci/run: junit.xml: 1 tests ran, 1 skipped" in proc.stdout
+    assert ".ci/run: junit-paper.xml: 1 tests ran" in proc.stdout
