@@ -108,17 +108,23 @@ def no_tfds_bucket(active=True):
 
   A DatasetBuilder whose data is not prepared asks the public bucket for
   pre-computed metadata (DatasetInfo.initialize_from_bucket): a network
-  access offline (slow or hanging where packets are dropped) and a leaked
-  temporary directory per builder. Reading prepared data never needs it.
+  access offline (slow or hanging where packets are dropped), and a
+  temporary directory per builder that TFDS creates before the lookup and
+  never removes. Reading prepared data never needs it: while active, the
+  lookup is skipped altogether.
   """
+  from tensorflow_datasets.core import dataset_info  # pylint: disable=g-import-not-at-top
   from tensorflow_datasets.core.utils import gcs_utils  # pylint: disable=g-import-not-at-top
   saved = gcs_utils._is_gcs_disabled  # pylint: disable=protected-access
+  saved_init = dataset_info.DatasetInfo.__dict__["initialize_from_bucket"]
   if active:
     gcs_utils._is_gcs_disabled = True  # pylint: disable=protected-access
+    dataset_info.DatasetInfo.initialize_from_bucket = lambda self: None
   try:
     yield
   finally:
     gcs_utils._is_gcs_disabled = saved  # pylint: disable=protected-access
+    dataset_info.DatasetInfo.initialize_from_bucket = saved_init
 
 
 def read_tsv(path, columns, header=True, allowed=None):

@@ -218,12 +218,21 @@ def test_classification_and_exact_match_metrics_are_exact():
 
 def test_tfds_not_prepared_fails_fast_with_instructions(tmp_path, bind,
                                                         monkeypatch):
+  import tempfile  # pylint: disable=g-import-not-at-top
   import time  # pylint: disable=g-import-not-at-top
   from tensorflow_datasets.core.utils import gcs_utils  # pylint: disable=g-import-not-at-top
 
   def no_network(path):
     raise AssertionError(f"TFDS looked up {path} in its bucket")
   monkeypatch.setattr(gcs_utils, "exists", no_network)
+  temp_dirs = []
+  real_mkdtemp = tempfile.mkdtemp
+
+  def mkdtemp(suffix=None, *args, **kwargs):
+    if suffix == "tfds":  # DatasetInfo.initialize_from_bucket's
+      temp_dirs.append(suffix)
+    return real_mkdtemp(suffix, *args, **kwargs)
+  monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
   bind("conv_t5.tfds_options.data_dir", str(tmp_path))
   bind("conv_t5.vocabulary_model.path", "seqio_test")
   seqio.utils.LazyTfdsLoader._MEMOIZED_BUILDERS.clear()  # pylint: disable=protected-access
@@ -235,6 +244,7 @@ def test_tfds_not_prepared_fails_fast_with_instructions(tmp_path, bind,
   assert "'glue/sst2:2.0.0'" in message and str(tmp_path) in message
   assert f"tfds build glue/sst2:2.0.0 --data_dir={tmp_path}" in message
   assert "conv_t5.tfds_options.download = True" in message
+  assert not temp_dirs  # TFDS's bucket lookup would leave one behind
 
 
 def test_tfds_download_is_opt_in(bind):
