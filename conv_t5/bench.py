@@ -35,6 +35,7 @@ from conv_t5 import bench_machine
 from conv_t5 import bench_models
 from conv_t5 import bench_proc
 from conv_t5 import bench_report
+from conv_t5 import files
 
 DEFAULTS = dict(
     sizes="small", workloads="A,B", lengths="256,512,1024,2048,4096,8192",
@@ -224,11 +225,11 @@ def main(argv=None):
   result = {"metadata": meta, "records": records, "core": core}
   result["targets"] = bench_report.targets(result)
   json_path = os.path.join(out_dir, "bench.json")
-  with open(json_path, "w") as f:
-    json.dump(result, f, indent=1, default=_jsonable)
-  with open(os.path.join(out_dir, "bench.md"), "w") as f:
-    f.write(bench_report.markdown(result))
+  files.atomic_write_text(os.path.join(out_dir, "bench.md"),
+                          bench_report.markdown(result))
   bench_report.plot(result, os.path.join(out_dir, "bench.png"))
+  files.atomic_write_text(json_path,
+                          json.dumps(result, indent=1, default=_jsonable))
   print(json_path)
   return 0
 

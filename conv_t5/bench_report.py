@@ -213,24 +213,20 @@ def markdown(result):
 
 
 def _waves(records):
-  out = []
-  keys = dict.fromkeys((r["size"], r["workload"], r["seq_len"])
-                       for r in records)
-  for size, workload, seq_len in keys:
-    sets = []
-    for r in records:
-      if (r["size"], r["workload"], r["seq_len"]) == (size, workload,
-                                                      seq_len) and (
-                                                          r["status"] == "ok"):
-        wave = [r["model"]] + list(r.get("interleaved_with", []))
-        members = [m for m in dict.fromkeys(
-            x["model"] for x in records) if m in wave]
-        if members not in sets:
-          sets.append(members)
-    if sets:
-      out.append(f"{workload} L={seq_len}: " + " | ".join(
-          ", ".join(w) for w in sets))
-  return out
+  """Per (workload, L): the sets of models that were timed together."""
+  order = list(dict.fromkeys(r["model"] for r in records))
+  groups = {}   # (size, workload, seq_len) -> [models of each wave]
+  for r in records:
+    key = (r["size"], r["workload"], r["seq_len"])
+    sets = groups.setdefault(key, [])
+    if r["status"] != "ok":
+      continue
+    wave = {r["model"], *r.get("interleaved_with", [])}
+    members = [m for m in order if m in wave]
+    if members not in sets:
+      sets.append(members)
+  return [f"{w} L={L}: " + " | ".join(", ".join(m) for m in sets)
+          for (_, w, L), sets in groups.items() if sets]
 
 
 def _targets_md(t):

@@ -26,10 +26,7 @@ import time
 
 import numpy as np
 
-
-def _rss_mb():
-  with open("/proc/self/statm") as f:
-    return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+from conv_t5 import bench_proc
 
 
 def _peak_rss_mb():
@@ -180,7 +177,7 @@ class Worker:
         inter_op_parallelism_threads=point.get("threads", 0)))
     self.sess.run(init[:2])
     self.sess.run(init[2])
-    self.rss_ready_mb = _rss_mb()
+    self.rss_ready_mb = bench_proc.rss_mb(os.getpid())
     self.last_loss = None
 
   def steps(self, n):
@@ -212,8 +209,7 @@ def serve(conn, point):
   while True:
     cmd = conn.recv()
     if cmd["cmd"] == "steps":
-      times = worker.steps(cmd["n"])
-      conn.send({"times": times, "rss_idle_mb": _rss_mb()})
+      conn.send({"times": worker.steps(cmd["n"])})
     elif cmd["cmd"] == "finish":
       conn.send(worker.finish())
     else:

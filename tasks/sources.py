@@ -74,32 +74,43 @@ class TfdsSource(seqio.TfdsDataSource):
     data_dir, download = config.tfds_options()
     key = (data_dir, download)
     if key not in self._loaders:
-      self._loaders[key] = seqio.utils.LazyTfdsLoader(
+      self._loaders[key] = _Loader(
           self._tfds_name, data_dir=data_dir, split_map=self._split_map,
           read_only=not download)
     return self._loaders[key]
 
   def get_dataset(self, split=tfds.Split.TRAIN, shuffle=True, seed=None,
                   shard_info=None, **kwargs):
-    with no_tfds_bucket(not config.tfds_options()[1]):
-      try:
-        return super().get_dataset(split, shuffle, seed, shard_info, **kwargs)
-      except AssertionError as e:  # DatasetBuilder.as_dataset: no data found
-        builder = self.tfds_dataset.builder
-        if builder.is_prepared():
-          raise
-        raise DatasetNotPreparedError(
-            not_prepared_message(self._tfds_name, builder.data_dir_root)
-        ) from e
+    try:
+      return super().get_dataset(split, shuffle, seed, shard_info, **kwargs)
+    except AssertionError as e:  # DatasetBuilder.as_dataset: no data found
+      builder = self.tfds_dataset.builder
+      if builder.is_prepared():
+        raise
+      raise DatasetNotPreparedError(
+          not_prepared_message(self._tfds_name, builder.data_dir_root)
+      ) from e
 
   def num_input_examples(self, split):
     """The split's size from the prepared dataset's info, else None (unknown:
     not prepared, or served by tfds.testing.mock_data)."""
-    with no_tfds_bucket(not config.tfds_options()[1]):
-      try:
-        return super().num_input_examples(split)
-      except KeyError:
-        return None
+    try:
+      return super().num_input_examples(split)
+    except KeyError:
+      return None
+
+
+class _Loader(seqio.utils.LazyTfdsLoader):
+  """seqio's lazy loader; without downloads, its builders are made offline.
+
+  Every use of a TFDS source (datasets, splits, sizes, files) gets its
+  DatasetBuilder from `_get_builder`, so this is the one place to keep TFDS
+  from reaching for its bucket (see `no_tfds_bucket`).
+  """
+
+  def _get_builder(self, split=None):
+    with no_tfds_bucket(self._read_only):
+      return super()._get_builder(split)
 
 
 @contextlib.contextmanager
