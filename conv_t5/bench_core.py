@@ -24,7 +24,7 @@ import numpy as np
 
 def _ours(tf, shape, rng):
   import mesh_tensorflow as mtf
-  from conv_t5 import core
+  from conv_t5.layers import core
   batch, length, channels, heads, width, causal = shape
   graph = mtf.Graph()
   mesh = mtf.Mesh(graph, "mesh")

@@ -8,17 +8,17 @@ Residual connection and normalisation around the block come from the Mesh-TF
 LayerStack, as for every T5 sublayer. Subclasses only say where the kernel
 comes from (`kernel`): learned per head (lightweight), predicted from X1 at each
 position (dynamic), or learned per head and dilated (dilated). The convolution
-itself is `conv_t5.core.depthwise_conv`: centred in the encoder, causal in the
-decoder, masked between packed examples, with a decoding state.
+itself is `conv_t5.layers.core.depthwise_conv`: centred in the encoder,
+causal in the decoder, masked between packed examples, with a decoding state.
 """
 
 import mesh_tensorflow as mtf
 from mesh_tensorflow.transformer import transformer
 import tensorflow.compat.v1 as tf
 
-from conv_t5 import core
 from conv_t5 import errors
-from conv_t5 import schedule
+from conv_t5.layers import core
+from conv_t5.layers import schedule
 
 
 def _check_int(owner, param, value, minimum, allowed):

@@ -19,11 +19,11 @@ from mesh_tensorflow.transformer import transformer
 from mesh_tensorflow.transformer import transformer_layers
 import tensorflow.compat.v1 as tf
 
-from conv_t5 import dilated
-from conv_t5 import dynamic
 from conv_t5 import errors
-from conv_t5 import lightweight
-from conv_t5 import schedule as schedules
+from conv_t5.layers import dilated
+from conv_t5.layers import dynamic
+from conv_t5.layers import lightweight
+from conv_t5.layers import schedule as schedules
 
 VARIANTS = {
     "lightweight": lightweight.LightweightConvolution,

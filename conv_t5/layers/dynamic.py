@@ -11,7 +11,7 @@ needs nothing beyond the lightweight state.
 import gin
 import mesh_tensorflow as mtf
 
-from conv_t5 import block
+from conv_t5.layers import block
 
 
 @gin.configurable(module="conv_t5")

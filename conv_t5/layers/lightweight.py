@@ -10,7 +10,7 @@ DropConnect on k in training: `kernel_dropout` (Wu et al. use 0.1).
 import gin
 import mesh_tensorflow as mtf
 
-from conv_t5 import block
+from conv_t5.layers import block
 
 
 @gin.configurable(module="conv_t5")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from conv_t5 import core
+from conv_t5.layers import core
 import mtf_harness
 import numpy_reference
 

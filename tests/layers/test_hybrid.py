@@ -7,7 +7,7 @@ import tensorflow.compat.v1 as tf
 
 from conv_t5 import config
 from conv_t5 import errors
-from conv_t5 import hybrid
+from conv_t5.layers import hybrid
 
 
 def test_unknown_variant_fails_at_build_naming_what_is_allowed():

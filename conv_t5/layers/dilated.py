@@ -11,7 +11,7 @@ schedules (see gin/models/conv_dilated.*.gin and the README).
 import gin
 import mesh_tensorflow as mtf
 
-from conv_t5 import block
+from conv_t5.layers import block
 
 
 @gin.configurable(module="conv_t5")

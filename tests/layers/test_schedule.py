@@ -7,7 +7,7 @@ import pytest
 from conv_t5 import errors
 from conv_t5 import layers
 from conv_t5 import params
-from conv_t5 import schedule
+from conv_t5.layers import schedule
 
 
 def named(name):
