@@ -10,10 +10,11 @@ and without changing what it does:
     `--gin_file=models/conv_dynamic.base.gin` works without a path;
   * gin/guards.gin is put first in --gin_file (after mesh-tensorflow's
     defaults.gin, before the user's files, which may override it): it binds
-    `utils.run.train_model_fn = @conv_t5.train_model` (conv_t5.guards:
+    `utils.run.train_model_fn = @conv_t5.train_model` (conv_t5.training:
     sequence-length check, architecture check before restoring model_dir, NaN
     stop, optional seed) and `utils.run.optimizer = @conv_t5.OrderedUpdates`
-    (Adafactor whose updates wait for all gradients: conv_t5.ordered);
+    (Adafactor whose updates wait for all gradients:
+    conv_t5.training.ordered);
   * for `--use_model_api --mode=eval`, the eval summary directory that
     MtfModel.eval writes into is created if missing;
   * bad input exits with a message that names the problem and the fix instead

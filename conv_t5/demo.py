@@ -31,7 +31,7 @@ import time
 
 from conv_t5 import errors
 from conv_t5 import grid
-from conv_t5 import guards
+from conv_t5.training import determinism
 from conv_t5 import progress
 from conv_t5 import results
 
@@ -81,7 +81,7 @@ def _worker_env(data_dir, jobs):
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   env.setdefault("CUDA_VISIBLE_DEVICES", "")
   env["PYTHONUNBUFFERED"] = "1"
-  for key, value in guards.DETERMINISM_ENV.items():  # for seeded runs
+  for key, value in determinism.DETERMINISM_ENV.items():  # for seeded runs
     env.setdefault(key, value)
   if data_dir:
     env["CONV_T5_DATA_DIR"] = os.path.abspath(data_dir)

@@ -318,9 +318,9 @@ def _model_class():
   """t5's MtfModel with conv_t5.guards around train() (sequence-length check,
   architecture check of model_dir, NaN stop, finite checkpoints, seed) and
   our progress hook in every Estimator.train call."""
-  from conv_t5 import guards  # pylint: disable=g-import-not-at-top
+  from conv_t5.training import model  # pylint: disable=g-import-not-at-top
 
-  class HookedMtfModel(guards.GuardedMtfModel):
+  class HookedMtfModel(model.GuardedMtfModel):
     """GuardedMtfModel, plus `hooks` passed to every Estimator.train call."""
 
     def __init__(self, *args, hooks=(), **kwargs):

@@ -79,6 +79,21 @@ def test_the_fix_is_what_makes_mesh_tensorflow_import_here():
     assert bare.returncode == 0
 
 
+def test_import_conv_t5_leaves_tensorflow_unloaded_and_fixes_it_on_load():
+  """The fix waits for TensorFlow: light parts of the package stay light, and
+  TensorFlow imported later (directly, or by mesh-tensorflow) is fixed."""
+  code = ("import sys, conv_t5\n"
+          "assert 'tensorflow' not in sys.modules, 'conv_t5 imported TF'\n"
+          "import tensorflow\n"
+          "from tensorflow.python.framework import ops\n"
+          "assert hasattr(ops, 'register_tensor_conversion_function')\n"
+          "import mesh_tensorflow\n"
+          "print('ok')\n")
+  proc = _python(code)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert proc.stdout.strip() == "ok"
+
+
 def test_the_fix_lives_in_one_place():
   hits = []
   for folder in ("conv_t5", "tasks"):

@@ -1,19 +1,16 @@
-"""The catalogue of bad input (README, "Reliability and scale"): each case runs
-the real command line on a copy of a trained model_dir and must exit non-zero
-with a message that names the problem and the fix, leaving the earlier
-checkpoint, its values and operative_config.gin as they were. Plus unit tests
-of conv_t5.guards."""
+"""The catalogue of bad input (docs/reliability.md): each case runs the real
+command line on a copy of a trained model_dir and must exit non-zero with a
+message that names the problem and the fix, leaving the earlier checkpoint,
+its values and operative_config.gin as they were. The units of
+conv_t5.training are tested beside this file."""
 
 import os
 import types
 
 import numpy as np
 import pytest
-import tensorflow.compat.v1 as tf
 
 import cli_helpers as h
-from conv_t5 import errors
-from conv_t5 import guards
 
 BASE_STEPS = 2
 # Grappler off: faster session start-up, no effect on what is checked here.
@@ -25,7 +22,8 @@ FAST = ["conv_t5.train_model.disable_meta_optimizer = True"]
 # GuardedMtfModel (t5's MtfModel API): trains, then refuses its checkpoint for
 # a model with fewer layers. Runs in the batch runner's process.
 GUARDED_MTF_MODEL = """
-from conv_t5 import config, guards
+from conv_t5 import config
+from conv_t5.training import model as guarded
 import conv_t5.tasks
 
 def train(num_layers, steps):
@@ -34,7 +32,7 @@ def train(num_layers, steps):
       "conv_t5.vocabulary_model.path = 'seqio_test'",
       "learning_rate_schedule_noam.total_train_steps = 100",
       "num_layers = %d" % num_layers])
-  model = guards.GuardedMtfModel(
+  model = guarded.GuardedMtfModel(
       "{model_dir}", tpu=None, mesh_shape="", batch_size=8,
       sequence_length={{"inputs": 64, "targets": 16}}, save_checkpoints_steps=2,
       seed=1)
@@ -226,144 +224,3 @@ def test_guarded_mtf_model_trains_then_refuses_another_architecture(catalogue):
   assert "checkpoint weights are not in the model" in result["message"]
   assert len(h.losses(log)) == 2  # the first train() ran its 2 steps
   assert h.latest_step(os.path.join(catalogue.work, "mtf_model")) == 2
-
-
-# ---------------------------------------------------------------- units
-
-
-def _model(max_length=None):
-  def stack(n):
-    return types.SimpleNamespace(
-        positional_embedding=n is not None, sinusoid_positional_embedding=False,
-        max_length_dim=types.SimpleNamespace(size=n))
-  return types.SimpleNamespace(encoder=stack(max_length), decoder=stack(max_length))
-
-
-def test_sequence_length_accepts_what_fits():
-  lengths = {"inputs": 64, "targets": 16}
-  assert guards.check_sequence_length(lengths, model=_model(64)) == lengths
-  assert guards.check_sequence_length(32) == {"inputs": 32, "targets": 32}
-  assert guards.check_sequence_length(
-      lengths, model=_model(), batch_size=8, mesh_shape="batch:2,model:2",
-      layout_rules="batch:batch,heads:model") == lengths
-
-
-@pytest.mark.parametrize("lengths,kwargs,expected", [
-    ({"inputs": 64}, {}, "no 'targets' length"),
-    ({"targets": 0, "inputs": 8}, {}, "positive integer"),
-    ({"targets": 8.5, "inputs": 8}, {}, "positive integer"),
-    ({"inputs": 65, "targets": 8}, {"model": _model(64)}, "max_length = 64"),
-    ({"inputs": 8, "targets": 8}, {"batch_size": 6,
-                                   "mesh_shape": "batch:4",
-                                   "layout_rules": "batch:batch"},
-     "batch size (sequences) = 6 is not divisible by the mesh dimension batch:4"),
-    ({"inputs": 10, "targets": 8}, {"mesh_shape": "model:4",
-                                    "layout_rules": "length:model"},
-     "sequence_length['inputs'] = 10 is not divisible"),
-])
-def test_sequence_length_refuses_what_does_not(lengths, kwargs, expected):
-  with pytest.raises(errors.SequenceLengthError) as e:
-    guards.check_sequence_length(lengths, **kwargs)
-  assert expected in str(e.value)
-  assert isinstance(e.value, errors.ConfigError)
-
-
-def test_lm_needs_only_targets():
-  assert guards.check_sequence_length({"targets": 8}, model_type="lm")
-
-
-def test_compare_variables():
-  model = {"a": [2, 3], "b": [4], "b_slot_v": [4]}
-  ckpt = {"a": [2, 3], "b": [5], "c": [1], "c_slot_vr": [1], "global_step": []}
-  missing, unexpected, reshaped = guards.compare_variables(model, ckpt)
-  assert missing == ["b_slot_v"]
-  assert unexpected == ["c", "global_step"]  # slots of removed weights: not listed
-  assert reshaped == [("b", [4], [5])]
-  assert guards.compare_variables(model, dict(model)) == ([], [], [])
-
-
-def _save_checkpoint(model_dir, shapes, step=3):
-  with tf.Graph().as_default():
-    for name, shape in shapes.items():
-      tf.get_variable(name, shape, initializer=tf.zeros_initializer())
-    with tf.Session() as sess:
-      sess.run(tf.global_variables_initializer())
-      return tf.train.Saver().save(sess, os.path.join(model_dir, "model.ckpt"),
-                                   global_step=step)
-
-
-def test_checkpoint_compatibility(tmp_path):
-  model_dir = str(tmp_path)
-  assert guards.check_checkpoint_compatible(model_dir, {"w": [2]}) is None
-  path = _save_checkpoint(model_dir, {"w": [2, 2], "extra": [3]})
-  with pytest.raises(errors.CheckpointMismatchError) as e:
-    guards.check_checkpoint_compatible(model_dir, {"w": [2, 2]})
-  assert "1 checkpoint weights are not in the model: extra" in str(e.value)
-  with pytest.raises(errors.CheckpointMismatchError, match=r"w \[2, 3\] vs \[2, 2\]"):
-    guards.check_checkpoint_compatible(model_dir, {"w": [2, 3], "extra": [3]})
-  assert guards.check_checkpoint_compatible(
-      model_dir, {"w": [2, 2], "extra": [3]}) == path
-
-
-def _train(model_dir, hooks, listeners, steps, nan_from_step):
-  """A toy MonitoredTrainingSession whose loss turns NaN at a given step."""
-  with tf.Graph().as_default():
-    step = tf.train.get_or_create_global_step()
-    w = tf.get_variable("w", [], initializer=tf.ones_initializer())
-    bad = step + 1 >= nan_from_step  # this run's step
-    new_w = tf.where(bad, w * float("nan"), w + 1.0)
-    loss = tf.identity(new_w * 1.0)
-    tf.add_to_collection(tf.GraphKeys.LOSSES, loss)
-    with tf.control_dependencies([loss]):  # read the step before it moves
-      train_op = tf.group(tf.assign(w, new_w), tf.assign_add(step, 1))
-    saver_hook = tf.train.CheckpointSaverHook(
-        model_dir, save_steps=2, listeners=listeners)
-    with tf.train.MonitoredTrainingSession(
-        checkpoint_dir=None, hooks=[saver_hook] + hooks,
-        save_summaries_steps=None, log_step_count_steps=None) as sess:
-      for _ in range(steps):
-        sess.run(train_op)
-
-
-def test_non_finite_loss_names_the_step(tmp_path):
-  with pytest.raises(errors.NonFiniteLossError,
-                     match=r"loss became nan at step 3 \(last finite loss at step 2\)"):
-    _train(str(tmp_path), [guards.NonFiniteLossGuard(str(tmp_path))], [],
-           steps=5, nan_from_step=3)
-  _train(str(tmp_path / "ok"), [guards.NonFiniteLossGuard()], [], steps=3,
-         nan_from_step=100)
-
-
-def test_non_finite_weights_are_never_saved(tmp_path):
-  model_dir = str(tmp_path)
-  with pytest.raises(errors.NonFiniteLossError, match="at step 4: the weights"):
-    _train(model_dir, [], [guards.FiniteCheckpointGuard()], steps=6,
-           nan_from_step=3)
-  assert tf.train.latest_checkpoint(model_dir).endswith("model.ckpt-2")
-
-
-def test_operative_config_is_put_back_only_if_nothing_was_saved(tmp_path):
-  model_dir = str(tmp_path)
-  config = os.path.join(model_dir, guards.OPERATIVE_CONFIG)
-  with open(config, "w") as f:
-    f.write("old = 1\n")
-  with pytest.raises(RuntimeError):
-    with guards.keep_operative_config_on_failure(model_dir):
-      with open(config, "w") as f:
-        f.write("new = 2\n")
-      raise RuntimeError("failed before saving")
-  assert open(config).read() == "old = 1\n"
-  with pytest.raises(RuntimeError):
-    with guards.keep_operative_config_on_failure(model_dir):
-      with open(config, "w") as f:
-        f.write("new = 2\n")
-      _save_checkpoint(model_dir, {"w": [1]}, step=7)
-      raise RuntimeError("failed after saving")
-  assert open(config).read() == "new = 2\n"
-
-
-def test_determinism_environment_check():
-  assert guards.nondeterministic_env(
-      {"PYTHONHASHSEED": "0", "TF_ENABLE_ONEDNN_OPTS": "0"}) == []
-  assert guards.nondeterministic_env({"PYTHONHASHSEED": "0"}) == [
-      "TF_ENABLE_ONEDNN_OPTS=0"]

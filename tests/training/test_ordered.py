@@ -1,13 +1,14 @@
-"""conv_t5.ordered.OrderedUpdates: the wrapped optimizer's updates, applied only
-after every gradient of the step (the race it removes is measured end to end
-by tests/test_model_parallel.py and tests/test_determinism.py)."""
+"""conv_t5.training.ordered.OrderedUpdates: the wrapped optimizer's updates,
+applied only after every gradient of the step (the race it removes is
+measured end to end by tests/layers/test_model_parallel.py and
+tests/training/test_determinism.py)."""
 
 import mesh_tensorflow as mtf
 from mesh_tensorflow import optimize
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from conv_t5 import ordered
+from conv_t5.training import ordered
 
 
 def _step(optimizer_cls, mesh_shape="", layout=""):
