@@ -51,12 +51,6 @@ class _Exit(Exception):
     self.message = message
 
 
-def _add_gin_search_paths():
-  import gin  # pylint: disable=g-import-not-at-top
-  for p in paths.gin_search_path():
-    gin.add_config_file_search_path(p)
-
-
 def _prepend_guards(flags_):
   """Puts gin/guards.gin first among the user's gin files."""
   path = os.path.join(paths.gin_dir(), GUARDS_GIN)
@@ -85,7 +79,7 @@ def _checked_main(argv):
       raise _Exit(CONFIG_ERROR_STATUS,
                   f"--module_import={module}: cannot import it ({e}). "
                   "Use --module_import=conv_t5.tasks for this package's tasks.")
-  _add_gin_search_paths()
+  paths.add_gin_search_paths()
   _prepend_guards(flags_)
   if flags_.use_model_api:
     import seqio  # pylint: disable=g-import-not-at-top

@@ -18,20 +18,9 @@ from conv_t5 import errors
 from conv_t5 import paths
 
 
-def mesh_gin_dir():
-  from mesh_tensorflow.transformer import utils  # pylint: disable=g-import-not-at-top
-  return os.path.join(os.path.dirname(utils.__file__), "gin")
-
-
-def add_search_paths():
-  for p in paths.gin_search_path() + [mesh_gin_dir()]:
-    if p not in gin.config._LOCATION_PREFIXES:  # pylint: disable=protected-access
-      gin.add_config_file_search_path(p)
-
-
 def resolve(gin_file):
   """The absolute path of a gin file name; ConfigError listing what exists."""
-  add_search_paths()
+  paths.add_gin_search_paths(with_mesh=True)
   candidates = [gin_file] + [
       os.path.join(p, gin_file) for p in gin.config._LOCATION_PREFIXES]  # pylint: disable=protected-access
   for c in candidates:

@@ -1,4 +1,5 @@
-"""Where the package's gin configs and t5's own gin configs live on disk."""
+"""Where the package's gin configs, t5's and mesh-tensorflow's live on disk,
+and the one function that puts them on gin's search path."""
 
 import functools
 import importlib.util
@@ -29,9 +30,30 @@ def t5_gin_dir():
   return os.path.join(list(spec.submodule_search_locations)[0], "gin")
 
 
+def mesh_gin_dir():
+  """mesh-tensorflow's gin directory (defaults.gin, layouts, ...)."""
+  from mesh_tensorflow.transformer import utils  # pylint: disable=g-import-not-at-top
+  return os.path.join(os.path.dirname(utils.__file__), "gin")
+
+
 def gin_search_path():
   """Search path for gin includes: this package first, then t5's configs."""
   return [gin_dir(), t5_gin_dir()]
+
+
+def add_gin_search_paths(with_mesh=False):
+  """Puts gin_search_path() (then, with_mesh, mesh-tensorflow's gin
+  directory) on gin's search path, each directory once.
+
+  The one place the package does this: `import conv_t5.tasks` (so the t5 CLI
+  finds `models/conv_dynamic.base.gin` by name), the CLI wrapper, the grid's
+  profile parser and conv_t5.config (with_mesh, to find defaults.gin).
+  """
+  import gin  # pylint: disable=g-import-not-at-top
+  dirs = gin_search_path() + ([mesh_gin_dir()] if with_mesh else [])
+  for p in dirs:
+    if p not in gin.config._LOCATION_PREFIXES:  # pylint: disable=protected-access
+      gin.add_config_file_search_path(p)
 
 
 def available_configs(prefix=""):

@@ -8,7 +8,8 @@
 Every command is `conv_t5_mesh_transformer` (t5's own main; see
 conv_t5/cli.py) with gin files from t5, conv_t5 (gin/paper/: the paper's
 recipes, found by name after --module_import=conv_t5.tasks). Model dirs
-follow the layout conv_t5.grid and conv_t5.results use:
+follow conv_t5.experiments.layout, which the demo grid and the results table
+use too:
 
   <bucket>/models/<arch>/pretrain          span corruption on C4, 2^19 = 524,288
                                            steps, batch 128, inputs 512, Adafactor,
@@ -26,7 +27,7 @@ Re-running is safe: training resumes from the newest checkpoint in its model
 dir (the Estimator does that; a finished one exits at once), and an eval whose
 final checkpoint is already in validation_eval is skipped. --dry-run prints
 every command and runs nothing. Untested on a real TPU here (no TPU access);
-see the README's demo section for what was checked.
+see docs/demo.md for what was checked. Runs where conv_t5 is installed.
 """
 
 import argparse
@@ -35,8 +36,8 @@ import shlex
 import subprocess
 import sys
 
+from conv_t5.experiments import layout
 
-ARCHS = ("transformer", "conv_lightweight", "conv_dynamic", "conv_dilated")
 # The paper's fine-tuning sets (Tay et al. 2021, Sec. 4), as registered in
 # conv_t5.tasks: toxicity, sentiment, news topic, question classification,
 # semantic parsing (cogs needs --cogs_path).
@@ -49,9 +50,8 @@ CLI = "conv_t5_mesh_transformer"
 
 
 def model_dir(bucket, arch, init=None, task=None):
-  if init is None:
-    return f"{bucket}/models/{arch}/pretrain"
-  return f"{bucket}/models/{arch}/{init}/{task}"
+  """<bucket>/models/<arch>/pretrain, or .../<arch>/<init>/<task>."""
+  return layout.model_dir(layout.models_root(bucket), arch, init, task)
 
 
 def _common(args):
@@ -123,16 +123,18 @@ def plan(args):
   out = []
   for arch in args.archs:
     if args.stage in ("all", "pretrain"):
-      out.append((f"{arch}/pretrain", "pretrain", pretrain_command(args, arch),
-                  model_dir(args.bucket, arch), None))
+      out.append((layout.relative_dir(arch), "pretrain",
+                  pretrain_command(args, arch), model_dir(args.bucket, arch),
+                  None))
     for task in args.tasks:
-      for init in ("pretrained", "scratch"):
+      for init in layout.INITS:
         mdir = model_dir(args.bucket, arch, init, task)
+        name = layout.relative_dir(arch, init, task)
         if args.stage in ("all", "finetune"):
-          out.append((f"{arch}/{init}/{task}", "finetune",
+          out.append((name, "finetune",
                       finetune_command(args, arch, init, task), mdir, init))
         if args.stage in ("all", "eval"):
-          out.append((f"{arch}/{init}/{task} eval", "eval",
+          out.append((f"{name} eval", "eval",
                       eval_command(args, arch, init, task), mdir, init))
   return out
 
@@ -143,7 +145,7 @@ def format_command(cmd):
 
 def _eval_done(mdir, step):
   """True if t5's eval already scored checkpoint `step` in mdir."""
-  from conv_t5 import results  # pylint: disable=g-import-not-at-top
+  from conv_t5.experiments import results  # pylint: disable=g-import-not-at-top
   evals = results.read_eval_dir(os.path.join(mdir, "validation_eval"))
   return any(step in by_step for metrics in evals.values()
              for by_step in metrics.values())
@@ -167,7 +169,8 @@ def parse_args(argv):
                       "SentencePiece on GCS (default), or a .model path")
   p.add_argument("--cogs_path", default=None,
                  help="folder of the COGS release (default <bucket>/data/cogs)")
-  p.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
+  p.add_argument("--archs", nargs="+", default=list(layout.ARCHS),
+                 choices=layout.ARCHS)
   p.add_argument("--tasks", nargs="+", default=list(TASKS))
   p.add_argument("--stage", default="all",
                  choices=("all", "pretrain", "finetune", "eval"))

@@ -7,13 +7,10 @@ Importing this module
   * registers every task and mixture of the package.
 """
 
-import gin
-
 import conv_t5  # noqa: F401  (TF compatibility fix before mesh/t5 imports)
 from conv_t5 import paths as _paths
 
-for _p in _paths.gin_search_path():
-  gin.add_config_file_search_path(_p)
+_paths.add_gin_search_paths()
 
 # Registrations (import order does not matter; each module registers its own).
 from conv_t5.tasks import local  # noqa: E402,F401

@@ -4,7 +4,7 @@ tiny: in `make test` (~12 s of CPU each). small, base and large take from
 half a minute to several minutes each on a 2-core CPU (measured: base 2 min,
 large 3 min for 2 steps); they run with `make test-paper-configs`
 (CONV_T5_PAPER_CONFIGS=1). Their graphs are also built and their parameters
-counted by `python -m conv_t5.params` (README, "Models").
+counted by `python -m conv_t5.params` (docs/models.md).
 """
 
 import os
@@ -14,10 +14,11 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 from conv_t5 import config
+from conv_t5.experiments import layout
 import conv_t5.tasks  # noqa: F401  (registers local_text_span_corruption)
 
-ARCHS = ["transformer", "conv_lightweight", "conv_dynamic", "conv_dilated"]
-XATTN = ["conv_lightweight_xattn", "conv_dynamic_xattn", "conv_dilated_xattn"]
+ARCHS = list(layout.ARCHS)
+XATTN = list(layout.XATTN_ARCHS)
 TEXT = ("Convolutions are local by construction and need no positional "
         "embedding. The decoder reads only earlier positions. ")
 

@@ -5,9 +5,9 @@
 
 Builds the offline demo data if needed (conv_t5.tasks.demo_data), then runs
 the grid of gin/demo/default.gin (--quick: gin/demo/quick.gin) through t5's
-MtfModel in worker processes (conv_t5.grid): every architecture pre-trained
-with span corruption, every task fine-tuned from that checkpoint and from
-scratch, each evaluated by t5's eval. Prints progress (stage, step, time left),
+MtfModel in worker processes (conv_t5.experiments.worker): every
+architecture pre-trained with span corruption, every task fine-tuned from
+that checkpoint and from scratch, each evaluated by t5's eval. Prints progress (stage, step, time left),
 then the table, and writes results.md, results.png and results.json to the
 output directory (default runs/demo, or runs/demo-quick); the JSON's path is
 printed last.
@@ -30,10 +30,14 @@ import threading
 import time
 
 from conv_t5 import errors
-from conv_t5 import grid
+from conv_t5.experiments import layout
+from conv_t5.experiments import markers
+from conv_t5.experiments import progress
+from conv_t5.experiments import results
+from conv_t5.experiments import spec as spec_lib
+from conv_t5.experiments import stages as stages_lib
+from conv_t5.experiments import worker
 from conv_t5.training import determinism
-from conv_t5 import progress
-from conv_t5 import results
 
 PROFILES = {"default": "demo/default.gin", "quick": "demo/quick.gin"}
 
@@ -114,7 +118,7 @@ def run_workers(out_dir, archs, jobs, env, tracker, display):
         arch = waiting.pop(0)
         log = open(os.path.join(log_dir, f"{arch}.log"), "a")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "conv_t5.grid", "--worker",
+            [sys.executable, "-m", "conv_t5.experiments.worker", "--worker",
              "--out_dir", out_dir, "--arch", arch],
             stdout=subprocess.PIPE, stderr=log, env=env, text=True)
         running[arch] = (proc, log)
@@ -135,8 +139,8 @@ def run_workers(out_dir, archs, jobs, env, tracker, display):
           display.line(f"FAILED worker {arch} (exit status {status[arch]}); "
                        f"see {log_dir}/{arch}.log")
         continue
-      if line.startswith(grid.PROGRESS_PREFIX):
-        text = tracker.event(json.loads(line[len(grid.PROGRESS_PREFIX):]))
+      if line.startswith(worker.PROGRESS_PREFIX):
+        text = tracker.event(json.loads(line[len(worker.PROGRESS_PREFIX):]))
         if text:
           display.line(text)
         display.status(tracker.status())
@@ -153,9 +157,9 @@ def run_workers(out_dir, archs, jobs, env, tracker, display):
 
 def collect(spec, out_dir):
   """The table from t5's eval outputs in the grid's model dirs."""
-  root = grid.models_root(out_dir)
-  evals = [s for s in grid.stages(spec) if s.kind == "eval"]
-  done = [s for s in evals if grid.is_done(s, root)]
+  root = layout.models_root(out_dir)
+  evals = [s for s in stages_lib.stages(spec) if s.kind == "eval"]
+  done = [s for s in evals if markers.is_done(s, root)]
   records = results.collect([s.model_dir(root) for s in done],
                             split=spec.eval_split)
   return results.build_table(records, archs=spec.archs, tasks=spec.tasks)
@@ -164,10 +168,10 @@ def collect(spec, out_dir):
 def _run_info(spec, out_dir):
   """What the results JSON records besides the table: the grid, machines and
   compute time, all from the stage markers (the same on every re-run)."""
-  root = grid.models_root(out_dir)
+  root = layout.models_root(out_dir)
   machines, seconds = [], 0.0
-  for stage in grid.stages(spec):
-    marker = grid.read_marker(stage, root) or {}
+  for stage in stages_lib.stages(spec):
+    marker = markers.read_marker(stage, root) or {}
     seconds += marker.get("seconds", 0.0)
     if marker.get("machine") and marker["machine"] not in machines:
       machines.append(marker["machine"])
@@ -236,9 +240,9 @@ def main(argv=None):
       "runs/demo-quick" if args.quick else "runs/demo"))
   jobs = args.jobs or (2 if (os.cpu_count() or 1) >= 2 else 1)
   try:
-    spec = grid.spec_from_gin(profile, args.gin_param)
-    grid.init_out_dir(spec, out_dir)
-  except (grid.GridMismatchError, ValueError, IOError) as e:
+    spec = spec_lib.spec_from_gin(profile, args.gin_param)
+    markers.init_out_dir(spec, out_dir)
+  except (spec_lib.GridMismatchError, ValueError, IOError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   try:
@@ -251,9 +255,9 @@ def main(argv=None):
     print(f"error: the demo data: {e}", file=sys.stderr)
     return 2
 
-  root = grid.models_root(out_dir)
-  all_stages = grid.stages(spec)
-  done = [s.name for s in all_stages if grid.is_done(s, root)]
+  root = layout.models_root(out_dir)
+  all_stages = stages_lib.stages(spec)
+  done = [s.name for s in all_stages if markers.is_done(s, root)]
   tracker = progress.Tracker(spec, all_stages, done, jobs)
   pending_archs = [a for a in spec.archs
                    if any(s.arch == a and s.name not in done for s in all_stages)]
@@ -276,7 +280,7 @@ def main(argv=None):
   print()
   print(results.to_markdown(table))
   print()
-  missing = [s.name for s in all_stages if not grid.is_done(s, root)]
+  missing = [s.name for s in all_stages if not markers.is_done(s, root)]
   wall = progress.fmt_seconds(time.time() - t0)
   if missing or any(status.values()):
     print(f"INCOMPLETE after {wall}: {len(missing)} stage(s) not done "

@@ -9,7 +9,6 @@ initialised, nothing runs) and counts the variables it creates.
 import argparse
 import collections
 
-import conv_t5  # noqa: F401  (TF compatibility fix before mesh_tensorflow)
 from conv_t5 import config
 
 T5_VOCAB_SIZE = 32128  # T5's SentencePiece model (32000 + 100 sentinels, padded)

@@ -7,7 +7,8 @@ Reads the TensorBoard event files that t5's eval (MtfModel.eval, or
 `conv_t5_mesh_transformer` with eval.gin) writes to <model_dir>/validation_eval,
 tags `eval/<task>/<metric>`, from any set of model dirs, local or gs:// (all
 file access goes through tf.io.gfile). A model dir is placed in the table by
-its path, the layout that `conv_t5.grid` and launch/ both use:
+its path, the layout that the grid and launch/ both use
+(conv_t5.experiments.layout):
 
     <root>/<arch>/pretrained/<task>     fine-tuned from <root>/<arch>/pretrain
     <root>/<arch>/scratch/<task>        trained on the task from random init
@@ -25,9 +26,8 @@ import re
 import sys
 
 from conv_t5 import files
+from conv_t5.experiments import layout
 
-INITS = ("pretrained", "scratch")
-ARCH_ORDER = ("transformer", "conv_lightweight", "conv_dynamic", "conv_dilated")
 EVAL_SUBDIR_RE = re.compile(r"^(.+)_eval$")
 TAG_RE = re.compile(r"^eval/(?P<task>[^/]+)/(?P<metric>.+)$")
 PREFERRED_METRICS = ("accuracy", "exact_match", "f1")
@@ -58,14 +58,6 @@ def read_eval_dir(eval_dir):
           found.setdefault(m["task"], {}).setdefault(m["metric"], {})[
               int(event.step)] = float(value.simple_value)
   return found
-
-
-def describe(model_dir):
-  """(arch, init, task_dir) from the layout <arch>/<init>/<task>, or None."""
-  parts = model_dir.rstrip("/").split("/")
-  if len(parts) >= 3 and parts[-2] in INITS:
-    return parts[-3], parts[-2], parts[-1]
-  return None
 
 
 def find_model_dirs(roots, split="validation"):
@@ -113,7 +105,7 @@ def collect(model_dirs, split="validation", metric=None, select="final"):
     raise ValueError(f"select must be 'final' or 'best', not {select!r}")
   records = []
   for model_dir in model_dirs:
-    where = describe(model_dir)
+    where = layout.describe(model_dir)
     if where is None:
       raise ValueError(
           f"{model_dir}: cannot tell its architecture and initialisation; "
@@ -171,12 +163,12 @@ def build_table(records, archs=None, tasks=None):
   from-scratch mean of the same arch.
   """
   archs = list(archs) if archs else _order([r["arch"] for r in records],
-                                           ARCH_ORDER)
+                                           layout.ARCHS)
   tasks = list(tasks) if tasks else sorted({r["task"] for r in records})
   cells = {(r["arch"], r["init"], r["task"]): r for r in records}
   rows = []
   for arch in archs:
-    for init in INITS:
+    for init in layout.INITS:
       scores = {t: cells[(arch, init, t)]["value"]
                 for t in tasks if (arch, init, t) in cells}
       complete = len(scores) == len(tasks) and tasks

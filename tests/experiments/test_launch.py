@@ -9,9 +9,10 @@ import gin
 import pytest
 
 from conv_t5 import config
-from conv_t5 import results
+from conv_t5.experiments import layout
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 SCRIPT = os.path.join(REPO, "launch", "paper_grid.py")
 BUCKET = "gs://example-bucket/conv_t5"
 
@@ -67,7 +68,7 @@ def test_model_dirs_follow_the_collectors_layout(full_plan):
     if "/pretrain" in name:
       continue
     arch, init, task = name.split(" ")[0].split("/")
-    assert results.describe(mdir) == (arch, init, task)
+    assert layout.describe(mdir) == (arch, init, task)
 
 
 def test_every_flag_is_one_the_cli_defines(full_plan):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conv_t5 import params
+from conv_t5.experiments import params
 
 V, D, FF, H, DKV, LAYERS, BUCKETS = 128, 32, 64, 2, 16, 2, 32
 

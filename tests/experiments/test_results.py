@@ -6,7 +6,7 @@ import os
 import pytest
 import tensorflow.compat.v1 as tf
 
-from conv_t5 import results
+from conv_t5.experiments import results
 
 
 def write_eval(model_dir, task, values, metric="accuracy", split="validation"):

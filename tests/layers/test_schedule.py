@@ -6,7 +6,7 @@ import pytest
 
 from conv_t5 import errors
 from conv_t5 import layers
-from conv_t5 import params
+from conv_t5.experiments import params
 from conv_t5.layers import schedule
 
 

@@ -1,0 +1,12 @@
+"""`python -m conv_t5.params`: kept for the Makefile, the docs and users' scripts.
+
+The code is conv_t5.experiments.params; its names are re-exported here.
+"""
+
+import sys
+
+from conv_t5.experiments.params import *  # noqa: F401,F403
+from conv_t5.experiments.params import main
+
+if __name__ == "__main__":
+  sys.exit(main())
