@@ -4,7 +4,7 @@ For each shape (batch, length, channels, heads, width, causal) it times
 forward + backward (gradients of sum(y * g) for a fixed random g, w.r.t. the
 input and the kernel) of
 
-  ours:      conv_t5.core.banded_conv, lowered by Mesh-TF, with segment ids
+  ours:      conv_t5.layers.core.banded_conv, lowered by Mesh-TF, with segment ids
              (all ones: the masking runs, as in training on packed data);
              kernel [heads, K] shared by the channels of a head;
   primitive: tf.nn.depthwise_conv2d on [batch, 1, length, channels] with the
@@ -123,6 +123,6 @@ def run(shapes, reps=5, min_s=0.3):
 
 
 def serve(conn, args):
-  """Worker entry (see bench_worker): runs everything, sends the results."""
+  """Worker entry (see worker): runs everything, sends the results."""
   conn.send({"core": run([tuple(x) for x in args["shapes"]], args["reps"],
                          args["min_s"])})

@@ -14,8 +14,8 @@ exceeds the budget on its own is recorded as "oom".
 
 import os
 
-from conv_t5 import bench_proc
-from conv_t5 import bench_report
+from conv_t5.bench import proc
+from conv_t5.bench import report
 
 
 class GroupRun:
@@ -25,7 +25,7 @@ class GroupRun:
     self.runner = runner
     self.args = runner.args
     self.points = points
-    self.records = {p["model"]: bench_report.new_record(p) for p in points}
+    self.records = {p["model"]: report.new_record(p) for p in points}
     self.queue = []
     self.alone = []
     for p in points:
@@ -47,7 +47,7 @@ class GroupRun:
 
   def _start(self, p):
     name = f"{p['size']}_{p['workload']}_{p['seq_len']}_{p['model']}.log"
-    return bench_proc.Child("conv_t5.bench_step", p, self.runner.guard,
+    return proc.Child("conv_t5.bench.step", p, self.runner.guard,
                             os.path.join(self.runner.log_dir, name))
 
   def _fail(self, p, child, err, wave):
@@ -64,7 +64,7 @@ class GroupRun:
     if not siblings_allowed:
       return False
     need = max(peaks + [self.runner.known_peak(p)])
-    free = bench_proc.meminfo_mb() - self.runner.guard.reserve_mb
+    free = proc.meminfo_mb() - self.runner.guard.reserve_mb
     return free >= need * (len(building) + 1)
 
   def _admit(self, queue, siblings_allowed):
@@ -92,10 +92,10 @@ class GroupRun:
             build_s=msg["build_s"], num_microbatches=msg["num_microbatches"])
         child.request({"cmd": "steps", "n": a.warmup},
                       a.step_timeout_s * max(a.warmup, 1))
-      except bench_proc.ChildFailed as e:
+      except proc.ChildFailed as e:
         self._fail(p, child, e, wave or building)
         continue
-      peaks.append(max(child.max_rss_seen, bench_proc.rss_mb(child.proc.pid)))
+      peaks.append(max(child.max_rss_seen, proc.rss_mb(child.proc.pid)))
       wave[p["model"]] = (p, child)
     return wave
 
@@ -116,7 +116,7 @@ class GroupRun:
           self.times[m].extend(
               child.request({"cmd": "steps", "n": 1}, a.step_timeout_s)
               ["times"])
-        except bench_proc.ChildFailed as e:
+        except proc.ChildFailed as e:
           del wave[m]
           self._fail(p, child, e, wave)
 
@@ -124,10 +124,10 @@ class GroupRun:
     for m, (p, child) in list(wave.items()):
       try:
         msg = child.request({"cmd": "finish"}, self.args.step_timeout_s)
-      except bench_proc.ChildFailed as e:
+      except proc.ChildFailed as e:
         self._fail(p, child, e, {})
         continue
       msg["peak_mem_mb"] = max(msg["peak_mem_mb"], child.max_rss_seen)
-      bench_report.complete_record(self.records[m], self.times[m], msg)
+      report.complete_record(self.records[m], self.times[m], msg)
       self.runner.remember_peak(p, msg["peak_mem_mb"])
       child.close()

@@ -42,7 +42,7 @@ def _authors(attention_type, width=7):
 
 
 # In this order the benchmark admits workers into its memory-bound waves
-# (bench_group), so that each of our layers is timed beside the authors'
+# (group), so that each of our layers is timed beside the authors'
 # layer it is compared with, and the first wave holds the Transformer.
 _SPECS = {
     "transformer": ("models/transformer.{size}.gin", [],

@@ -1,7 +1,7 @@
 """What the benchmark's fork server imports before it forks any worker.
 
 Workers are forked from a multiprocessing fork server that imported this
-module once (see `bench_proc`): TensorFlow, Mesh TensorFlow, t5 (through the gin search path)
+module once (see `proc`): TensorFlow, Mesh TensorFlow, t5 (through the gin search path)
 and conv_t5's layers are loaded before any fork, so a worker starts in about
 a second instead of re-importing them (tens of seconds on a busy 2-core
 machine). No TF session or graph exists in the server; each worker builds its
@@ -14,8 +14,8 @@ from mesh_tensorflow.transformer import transformer  # noqa: F401  pylint: disab
 from mesh_tensorflow.transformer import utils  # noqa: F401  pylint: disable=unused-import
 import tensorflow.compat.v1 as tf
 
-from conv_t5 import config
+from conv_t5 import paths
 import conv_t5.layers  # noqa: F401  pylint: disable=unused-import
 
-config.add_search_paths()  # imports t5 for its gin directory
+paths.add_gin_search_paths(with_mesh=True)  # imports t5 for its gin directory
 

@@ -2,7 +2,7 @@
 
 Each benchmark point lives in a process of its own, forked from a
 multiprocessing fork server that has imported TensorFlow and the models once
-(`bench_preload`), so its peak RSS is its own and an out-of-memory point
+(`preload`), so its peak RSS is its own and an out-of-memory point
 cannot take the run (or a colleague's process) down with it. The parent
 talks to a worker over a pipe; while it waits, it polls the worker's RSS and
 the machine's MemAvailable and kills the worker that would exceed the budget.
@@ -16,10 +16,10 @@ _CONTEXT = []
 
 
 def context():
-  """The fork-server context; its server preloads conv_t5.bench_preload."""
+  """The fork-server context; its server preloads conv_t5.preload."""
   if not _CONTEXT:
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["conv_t5.bench_preload"])
+    ctx.set_forkserver_preload(["conv_t5.bench.preload"])
     _CONTEXT.append(ctx)
   return _CONTEXT[0]
 
@@ -87,7 +87,7 @@ class Child:
   """A worker process (module.serve(conn, payload)) answering commands."""
 
   def __init__(self, module, payload, guard, log_path):
-    from conv_t5 import bench_worker  # pylint: disable=g-import-not-at-top
+    from conv_t5.bench import worker  # pylint: disable=g-import-not-at-top
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     ctx = context()
     self.guard = guard
@@ -96,7 +96,7 @@ class Child:
     self.busy = "build"
     self.max_rss_seen = 0.0
     self.conn, child_conn = ctx.Pipe()
-    self.proc = ctx.Process(target=bench_worker.run,
+    self.proc = ctx.Process(target=worker.run,
                             args=(module, payload, child_conn, log_path),
                             daemon=True)
     self.proc.start()

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from conv_t5 import bench_models
-from conv_t5 import bench_step
+from conv_t5.bench import models
+from conv_t5.bench import step
 
 NUMBERS = ("tokens_per_s", "tokens_per_s_min", "tokens_per_s_max",
            "all_tokens_per_s", "step_s", "step_s_min", "step_s_max",
@@ -21,10 +21,10 @@ NUMBERS = ("tokens_per_s", "tokens_per_s_min", "tokens_per_s_max",
 
 
 def new_record(point):
-  target_len = bench_step.target_length(point["workload"], point["seq_len"],
+  target_len = step.target_length(point["workload"], point["seq_len"],
                                         point["target_len"])
   record = dict(
-      model=point["model"], label=bench_models.label(point["model"]),
+      model=point["model"], label=models.label(point["model"]),
       size=point["size"], workload=point["workload"],
       seq_len=point["seq_len"], target_len=target_len, batch=point["batch"],
       tokens_per_batch=point["batch"] * point["seq_len"],
@@ -89,7 +89,7 @@ def targets(result, workload="A", long_len=4096, short_len=512):
   out = {"size": size, "workload": workload, "vs_transformer": {},
          "flat_scaling": {}, "vs_authors": {}, "core_vs_primitive": []}
   tr = _find(records, "transformer", workload, long_len, size)
-  for model in bench_models.CONVS:
+  for model in models.CONVS:
     conv = _find(records, model, workload, long_len, size)
     if conv is None:
       continue
@@ -119,7 +119,7 @@ def targets(result, workload="A", long_len=4096, short_len=512):
     out["flat_scaling"][model] = {
         "ratio": _ratio(conv, short, "tokens_per_s"),
         "goal": f"tokens/s at L={long_len} / at L={short_len} >= 0.8"}
-  for ours, theirs in bench_models.AUTHORS.items():
+  for ours, theirs in models.AUTHORS.items():
     per_len = {}
     for r in records:
       if r["model"] == ours and r["size"] == size:
@@ -180,15 +180,15 @@ def markdown(result):
       rows = [r for r in records
               if r["size"] == size and r["workload"] == workload]
       lengths = sorted({r["seq_len"] for r in rows})
-      models = list(dict.fromkeys(r["model"] for r in rows))
+      model_names = list(dict.fromkeys(r["model"] for r in rows))
       for title, key, scale, digits in tables:
         lines += [f"### {size}, workload {workload}: {title}", "",
                   "| model | " + " | ".join(f"L={L}" for L in lengths) + " |",
                   "|---|" + "---:|" * len(lengths)]
-        for m in models:
+        for m in model_names:
           cells = [_cell(_find(rows, m, workload, L, size), key, scale,
                          digits) for L in lengths]
-          lines.append(f"| {bench_models.label(m)} | " + " | ".join(cells)
+          lines.append(f"| {models.label(m)} | " + " | ".join(cells)
                        + " |")
         lines.append("")
   spreads = [(r["tokens_per_s_max"] - r["tokens_per_s_min"]) / r["tokens_per_s"]
@@ -250,13 +250,13 @@ def _targets_md(t):
       elif lc:
         measured += f"; not run at L={lc['seq_len']}, where the Transformer ran"
     lines.append(f"| vs Transformer at L={e['seq_len']} | "
-                 f"{bench_models.label(m)} | {measured} | >= 3x, <= 0.5x |")
+                 f"{models.label(m)} | {measured} | >= 3x, <= 0.5x |")
   for m, e in t["flat_scaling"].items():
-    lines.append(f"| tokens/s L=4096 / L=512 | {bench_models.label(m)} | "
+    lines.append(f"| tokens/s L=4096 / L=512 | {models.label(m)} | "
                  f"{_fmt(e['ratio'])} | >= 0.8 |")
   for m, e in t["vs_authors"].items():
     lines.append(f"| ours / authors' tokens/s (min over points) | "
-                 f"{bench_models.label(m)} | {_fmt(e['min_ratio'])} | >= 1 |")
+                 f"{models.label(m)} | {_fmt(e['min_ratio'])} | >= 1 |")
   for c in t["core_vs_primitive"]:
     lines.append(f"| core / tf.nn.depthwise_conv2d time | "
                  f"{c['shape']} {'causal' if c['causal'] else 'centred'} | "
@@ -309,7 +309,7 @@ def plot(result, path):
         color, marker, line = styles.get(model, ("C7", "x", "-"))
         ax.plot([p[0] for p in pts], [p[1] for p in pts], color=color,
                 marker=marker, linestyle=line,
-                label=bench_models.label(model))
+                label=models.label(model))
       ax.set_xscale("log", base=2)
       ax.set_yscale("log")
       ax.set_xlabel("sequence length L")

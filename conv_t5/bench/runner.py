@@ -6,14 +6,14 @@
 
 For each size, workload, length L and model (the Transformer, our three
 convolutions, the authors' two Mesh-TF convolution layers; see
-`bench_models`), one worker process builds the t5 pipeline's training step
-(`bench_step`) at a fixed number of input tokens per batch (batch = tokens /
+`models`), one worker process builds the t5 pipeline's training step
+(`step`) at a fixed number of input tokens per batch (batch = tokens /
 L). The models of one (workload, L) are interleaved: their workers are built
 and warmed up, then every repetition times one step of each in turn, the
 order rotating (as many workers at once as memory allows, see
-`bench_group`). A worker's peak RSS is the point's peak memory; a worker that
+`group`). A worker's peak RSS is the point's peak memory; a worker that
 would exceed the memory budget is killed and the point recorded as missing
-("oom"), the run goes on. Then `bench_core` times our depthwise core against
+("oom"), the run goes on. Then `core` times our depthwise core against
 tf.nn.depthwise_conv2d.
 
 Writes <out_dir>/bench.json (metadata, one record per model / workload / L,
@@ -30,17 +30,17 @@ import time
 
 import numpy as np
 
-from conv_t5 import bench_group
-from conv_t5 import bench_machine
-from conv_t5 import bench_models
-from conv_t5 import bench_proc
-from conv_t5 import bench_report
 from conv_t5 import files
+from conv_t5 import machine
+from conv_t5.bench import group
+from conv_t5.bench import models
+from conv_t5.bench import proc
+from conv_t5.bench import report
 
 DEFAULTS = dict(
     sizes="small", workloads="A,B", lengths="256,512,1024,2048,4096,8192",
     lengths_b="1024", authors_lengths="512,4096",
-    models=",".join(bench_models.NAMES), reps=3, warmup=1,
+    models=",".join(models.NAMES), reps=3, warmup=1,
     tokens_per_batch=8192, tokens_per_microbatch=2048, target_len=32,
     vocab_size=32128, core_shapes="16x512x512x8x7,2x4096x512x8x7",
     core_reps=5)
@@ -68,7 +68,7 @@ def parse_args(argv):
   p.add_argument("--full", action="store_true",
                  help="every model at every length of both workloads (the "
                  "issue's whole grid: hours on a 2-core CPU)")
-  p.add_argument("--models", help=f"any of {','.join(bench_models.NAMES)}")
+  p.add_argument("--models", help=f"any of {','.join(models.NAMES)}")
   p.add_argument("--reps", type=int, help="timed steps per point")
   p.add_argument("--warmup", type=int, help="untimed steps first")
   p.add_argument("--tokens_per_batch", type=int,
@@ -113,10 +113,10 @@ def parse_args(argv):
     args.authors_lengths = sorted(set(args.lengths) | set(args.lengths_b))
   else:
     args.authors_lengths = [int(x) for x in _list(args.authors_lengths)]
-  unknown = [m for m in args.models if m not in bench_models.NAMES]
+  unknown = [m for m in args.models if m not in models.NAMES]
   if unknown:
     p.error(f"--models: unknown {unknown}; allowed: "
-            f"{', '.join(bench_models.NAMES)}")
+            f"{', '.join(models.NAMES)}")
   for w in args.workloads:
     if w not in ("A", "B"):
       p.error(f"--workloads: unknown workload {w!r}; allowed: A, B")
@@ -140,8 +140,8 @@ class Runner:
     self.log_dir = log_dir
     budget = args.mem_budget_gb
     if budget is None:
-      budget = (bench_proc.meminfo_mb() / 1024.0) - args.mem_reserve_gb
-    self.guard = bench_proc.Guard(budget * 1024.0, args.mem_reserve_gb * 1024)
+      budget = (proc.meminfo_mb() / 1024.0) - args.mem_reserve_gb
+    self.guard = proc.Guard(budget * 1024.0, args.mem_reserve_gb * 1024)
     self.history = {}   # (size, workload, model) -> its out-of-memory record
     self.peaks = {}     # (size, workload, model) -> last peak RSS, MB
 
@@ -167,7 +167,7 @@ class Runner:
     self.peaks[(p["size"], p["workload"], p["model"])] = peak_mb
 
   def run_group(self, points):
-    records = bench_group.GroupRun(self, points).run()
+    records = group.GroupRun(self, points).run()
     for r in records:
       if r["status"] == "oom":
         self.history[(r["size"], r["workload"], r["model"])] = r
@@ -181,14 +181,14 @@ class Runner:
       shapes += [[b, length, c, h, k, False], [b, length, c, h, k, True]]
     if not shapes:
       return []
-    child = bench_proc.Child(
-        "conv_t5.bench_core",
+    child = proc.Child(
+        "conv_t5.bench.core",
         {"shapes": shapes, "reps": a.core_reps,
          "min_s": 0.05 if a.quick else 0.3},
         self.guard, os.path.join(self.log_dir, "core.log"))
     try:
       return child.receive(a.step_timeout_s)["core"]
-    except bench_proc.ChildFailed as e:
+    except proc.ChildFailed as e:
       return [{"status": e.status, "note": e.note}]
     finally:
       child.close()
@@ -203,10 +203,10 @@ def main(argv=None):
   if not args.pooled_allocator:
     # Read by TF when its CPU allocator is created, in each worker.
     os.environ["TF_ONEDNN_USE_SYSTEM_ALLOCATOR"] = "1"
-  meta = bench_machine.metadata()
+  meta = machine.metadata()
   meta["tf_onednn_use_system_allocator"] = os.environ.get(
       "TF_ONEDNN_USE_SYSTEM_ALLOCATOR")
-  meta["load_before"] = bench_machine.load_average()
+  meta["load_before"] = machine.load_average()
   meta["flags"] = {k: v for k, v in vars(args).items()}
   runner = Runner(args, log_dir)
   meta["mem_budget_mb"] = runner.guard.budget_mb
@@ -220,14 +220,14 @@ def main(argv=None):
   finally:
     for child in list(runner.guard.children):
       child.kill("error", "benchmark interrupted")
-  meta["load_after"] = bench_machine.load_average()
+  meta["load_after"] = machine.load_average()
   meta["runtime_s"] = round(time.time() - start, 1)
   result = {"metadata": meta, "records": records, "core": core}
-  result["targets"] = bench_report.targets(result)
+  result["targets"] = report.targets(result)
   json_path = os.path.join(out_dir, "bench.json")
   files.atomic_write_text(os.path.join(out_dir, "bench.md"),
-                          bench_report.markdown(result))
-  bench_report.plot(result, os.path.join(out_dir, "bench.png"))
+                          report.markdown(result))
+  report.plot(result, os.path.join(out_dir, "bench.png"))
   files.atomic_write_text(json_path,
                           json.dumps(result, indent=1, default=_jsonable))
   print(json_path)
@@ -239,15 +239,15 @@ def _run_all(args, runner):
   for size in args.sizes:
     for workload in args.workloads:
       for seq_len in args.lengths if workload == "A" else args.lengths_b:
-        group = [runner.point(size, workload, seq_len, m)
-                 for m in args.models
-                 if m not in bench_models.AUTHORS.values()
-                 or seq_len in args.authors_lengths]
-        if not group:
+        points = [runner.point(size, workload, seq_len, m)
+                  for m in args.models
+                  if m not in models.AUTHORS.values()
+                  or seq_len in args.authors_lengths]
+        if not points:
           continue
-        records += runner.run_group(group)
-        for r in records[-len(group):]:
-          print(bench_report.progress_line(r), file=sys.stderr, flush=True)
+        records += runner.run_group(points)
+        for r in records[-len(points):]:
+          print(report.progress_line(r), file=sys.stderr, flush=True)
   return records, runner.run_core()
 
 

@@ -14,9 +14,9 @@ so every length-L position is a real token and every mask path runs.
     workload "A": inputs of length L, targets of 32 tokens (classification)
     workload "B": inputs and targets of length L
 
-In a worker process (`serve`, see bench_worker) it builds the step, then
+In a worker process (`serve`, see worker) it builds the step, then
 answers the parent's commands: {"cmd": "steps", "n": k} -> {"times": [...]},
-{"cmd": "finish"} -> peak memory, FLOP counts (see `bench_flops`), last loss.
+{"cmd": "finish"} -> peak memory, FLOP counts (see `flops`), last loss.
 """
 
 import ctypes
@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from conv_t5 import bench_proc
+from conv_t5.bench import proc
 
 
 def _peak_rss_mb():
@@ -66,10 +66,10 @@ def features_np(point):
 
 def build_model(point):
   """Parses the model's gin configs and builds the Bitransformer."""
-  from conv_t5 import bench_models
+  from conv_t5.bench import models
   from conv_t5 import config
   from mesh_tensorflow.transformer import utils
-  spec = bench_models.spec(point["model"], point["size"])
+  spec = models.spec(point["model"], point["size"])
   config.parse(spec.gin_files, spec.bindings + list(point.get("bindings", [])))
   return utils.build_model(
       model_type="bitransformer", input_vocab_size=point["vocab_size"],
@@ -165,19 +165,19 @@ class Worker:
               tf.local_variables_initializer(),
               lowering.copy_masters_to_slices()]
     self.build_s = time.perf_counter() - start
-    from conv_t5 import bench_flops
+    from conv_t5.bench import flops
     start = time.perf_counter()
     self.flops = {
-        "flops_per_step": bench_flops.mtf_flops(lowering.graph,
+        "flops_per_step": flops.mtf_flops(lowering.graph,
                                                 self.num_micro),
-        "flops_tf": bench_flops.tf_flops(self.graph, self.num_micro)}
+        "flops_tf": flops.tf_flops(self.graph, self.num_micro)}
     self.flops_count_s = time.perf_counter() - start
     self.sess = tf.Session(graph=self.graph, config=tf.ConfigProto(
         intra_op_parallelism_threads=point.get("threads", 0),
         inter_op_parallelism_threads=point.get("threads", 0)))
     self.sess.run(init[:2])
     self.sess.run(init[2])
-    self.rss_ready_mb = bench_proc.rss_mb(os.getpid())
+    self.rss_ready_mb = proc.rss_mb(os.getpid())
     self.last_loss = None
 
   def steps(self, n):
@@ -201,7 +201,7 @@ class Worker:
 
 
 def serve(conn, point):
-  """Worker loop (see bench_worker): build, report, then answer commands."""
+  """Worker loop (see worker): build, report, then answer commands."""
   worker = Worker(point)
   conn.send({"ready": True, "build_s": worker.build_s,
              "rss_ready_mb": worker.rss_ready_mb,

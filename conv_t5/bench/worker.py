@@ -1,8 +1,8 @@
-"""Entry point of a benchmark worker process (forked by `bench_proc`).
+"""Entry point of a benchmark worker process (forked by `proc`).
 
 `run` sends the worker's output to its log file and calls
-`<module>.serve(conn, payload)` (bench_step or bench_core). The heavy imports
-are in `bench_preload`, which the fork server has loaded already.
+`<module>.serve(conn, payload)` (step or core). The heavy imports
+are in `preload`, which the fork server has loaded already.
 """
 
 import os
@@ -17,8 +17,8 @@ def run(module, payload, conn, log_path):
   os.close(fd)
   sys.stdout = os.fdopen(1, "w", buffering=1)
   sys.stderr = os.fdopen(2, "w", buffering=1)
-  from conv_t5 import bench_preload  # pylint: disable=g-import-not-at-top
-  bench_preload.tf.disable_v2_behavior()
+  from conv_t5.bench import preload  # pylint: disable=g-import-not-at-top
+  preload.tf.disable_v2_behavior()
   target = __import__(module, fromlist=["serve"])
   try:
     target.serve(conn, payload)

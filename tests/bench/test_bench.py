@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from conv_t5 import bench_flops
-from conv_t5 import bench_models
-from conv_t5 import bench_report
+from conv_t5.bench import flops
+from conv_t5.bench import models
+from conv_t5.bench import report
 
 tf.disable_v2_behavior()  # v1 control flow, as in the benchmark's workers
 
@@ -63,8 +63,8 @@ def test_quick_mode_records(quick_run):
   flags = result["metadata"]["flags"]
   # Workload A at L=128 with every model; B at L=64 without the authors'
   # layers (--quick sets --authors_lengths 128).
-  want = ({(m, "A", 128) for m in bench_models.NAMES} |
-          {(m, "B", 64) for m in ["transformer"] + bench_models.OURS})
+  want = ({(m, "A", 128) for m in models.NAMES} |
+          {(m, "B", 64) for m in ["transformer"] + models.OURS})
   assert {(r["model"], r["workload"], r["seq_len"]) for r in records} == want
   assert len(records) == len(want)
   for r in records:
@@ -111,7 +111,7 @@ def test_quick_mode_metadata_core_and_files(quick_run):
       assert _positive_finite(c[key]), (key, c)
   targets = result["targets"]
   assert {c["causal"] for c in targets["core_vs_primitive"]} == {False, True}
-  for ours in bench_models.AUTHORS:
+  for ours in models.AUTHORS:
     assert _positive_finite(targets["vs_authors"][ours]["min_ratio"])
   md = (out / "bench.md").read_text()
   assert "| Transformer (T5) |" in md and "tf.nn.depthwise_conv2d" in md
@@ -145,11 +145,11 @@ def test_flop_counts_of_a_matmul_and_a_loop():
     lowering.export_to_tf_tensor(out)
     matmul = 2 * 4 * 8 * 16
     # The analytic count: the matmul outside and 3 iterations of the loop.
-    assert bench_flops.mtf_flops(graph, loop_iterations=3) == 4 * matmul
-    assert bench_flops.mtf_flops(graph, loop_iterations=1) == 2 * matmul
+    assert flops.mtf_flops(graph, loop_iterations=3) == 4 * matmul
+    assert flops.mtf_flops(graph, loop_iterations=1) == 2 * matmul
     # TF's registry adds the elementwise adds; the loop's ops count 3 times.
-    once = bench_flops.tf_flops(tf_graph, loop_iterations=1)
-    thrice = bench_flops.tf_flops(tf_graph, loop_iterations=3)
+    once = flops.tf_flops(tf_graph, loop_iterations=1)
+    thrice = flops.tf_flops(tf_graph, loop_iterations=3)
     assert once >= 2 * matmul
     assert thrice - once >= 2 * matmul
     # Without a loop factor the sum is what tf.profiler reports.
@@ -162,7 +162,7 @@ def test_flop_counts_of_a_matmul_and_a_loop():
 def _record(model, seq_len, tokens_per_s, mem, status="ok"):
   point = dict(model=model, size="small", workload="A", seq_len=seq_len,
                batch=8192 // seq_len, target_len=32)
-  r = bench_report.new_record(point)
+  r = report.new_record(point)
   if status == "ok":
     r.update(status="ok", tokens_per_s=tokens_per_s, peak_mem_mb=mem)
   else:
@@ -180,7 +180,7 @@ def test_targets_when_the_transformer_runs_out_of_memory():
                              2000.0))
   result = {"records": records, "core": [],
             "metadata": {"mem_budget_mb": 16000.0}}
-  t = bench_report.targets(result)
+  t = report.targets(result)
   light = t["vs_transformer"]["lightweight"]
   assert light["throughput_ratio"] is None
   assert light["transformer"].startswith("oom")
@@ -191,7 +191,7 @@ def test_targets_when_the_transformer_runs_out_of_memory():
   assert t["flat_scaling"]["lightweight"]["ratio"] == pytest.approx(
       1.5 / 1.0625)
   assert t["vs_authors"]["lightweight"]["min_ratio"] == pytest.approx(2.0)
-  md = bench_report.markdown(dict(result, targets=t, metadata=dict(
+  md = report.markdown(dict(result, targets=t, metadata=dict(
       result["metadata"], cpu_model="cpu", nproc=2, ram_gb=1.0,
       versions={}, date="d", load_before=[0, 0, 0], load_after=[0, 0, 0],
       runtime_s=60.0, flags=dict(sizes=["small"], workloads=["A"],
@@ -202,11 +202,11 @@ def test_targets_when_the_transformer_runs_out_of_memory():
 
 
 def test_bad_flags_fail_with_a_message():
-  from conv_t5 import bench  # pylint: disable=g-import-not-at-top
+  from conv_t5.bench import runner  # pylint: disable=g-import-not-at-top
   with pytest.raises(SystemExit):
-    bench.parse_args(["--models", "transformer,nope"])
+    runner.parse_args(["--models", "transformer,nope"])
   with pytest.raises(SystemExit):
-    bench.parse_args(["--lengths", "16384"])     # longer than the batch
-  args = bench.parse_args(["--quick"])
+    runner.parse_args(["--lengths", "16384"])     # longer than the batch
+  args = runner.parse_args(["--quick"])
   assert args.sizes == ["tiny"] and args.lengths == [128]
   assert np.all(np.array(args.lengths_b) <= args.tokens_per_batch)
