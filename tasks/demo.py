@@ -1,4 +1,4 @@
-"""The offline demo tasks, on the files `make data` builds (demo_data.py).
+"""The offline demo tasks, on the files `make data` builds (tasks/demo_data/).
 
   demo_span_corruption   span corruption (mean span 3, 15% noise, as T5) on
                          the demo pre-training corpus; train / validation

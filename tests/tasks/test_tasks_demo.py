@@ -20,8 +20,8 @@ from conv_t5 import errors
 from conv_t5.tasks import config
 from conv_t5.tasks import demo
 from conv_t5.tasks import demo_data
-from conv_t5.tasks import demo_sources
 from conv_t5.tasks import vocab
+from conv_t5.tasks.demo_data import archives
 from t5.models import mesh_transformer
 
 LENGTHS = {"inputs": 64, "targets": 8}
@@ -31,7 +31,7 @@ DEMO_TASKS = ["demo_movie_sentiment", "demo_tweet_sentiment", "demo_topic"]
 def _raw_dir(tmp_path_factory):
   raw = os.path.join(config.data_dir(), "raw")
   if all(glob.glob(os.path.join(raw, s.pattern))
-         for s in demo_sources.SOURCES.values()):
+         for s in archives.SOURCES.values()):
     return raw
   return str(tmp_path_factory.getbasetemp() / "demo_raw")
 

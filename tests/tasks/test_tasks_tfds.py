@@ -20,7 +20,8 @@ from conv_t5.tasks import glue
 from conv_t5.tasks import sources
 from t5.models import mesh_transformer
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "tasks")
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "fixtures", "tasks")
 SEQUENCE_LENGTH = {"inputs": 64, "targets": 16}
 
 TOXICITY = [0.0, 0.49, 0.5, 0.9]
