@@ -1,4 +1,5 @@
-# conv_t5: `make demo` runs the offline small-scale reproduction, `make test` the tests.
+# conv_t5: `make demo` runs the offline small-scale reproduction, `make test` the
+# linter and the tests.
 # Both create .venv with the pinned versions on first use and re-install when
 # setup.cfg, pyproject.toml or constraints.txt change.
 
@@ -12,7 +13,7 @@ export CUDA_VISIBLE_DEVICES ?=
 # Demo data, its vocabulary and source archives (`make data`; not committed).
 export CONV_T5_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: venv demo demo-quick test test-fast test-paper-configs bench data clean-venv
+.PHONY: venv demo demo-quick lint test test-fast test-paper-configs bench data clean-venv
 
 venv: $(STAMP)
 
@@ -38,10 +39,15 @@ data: venv
 bench: venv
 	$(PY) -m conv_t5.bench
 
+# ruff, pinned in constraints.txt, configured in pyproject.toml.
+lint: venv
+	$(PY) -m ruff check .
+
 # PYTEST_ARGS: extra pytest arguments (.ci/run passes --junitxml).
 PYTEST_ARGS ?=
 
-test: venv
+# The linter first, then every test (the paper configs are skipped: see below).
+test: venv lint
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 test-fast: venv

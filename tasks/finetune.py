@@ -1,12 +1,15 @@
 """The paper's fine-tuning sets as text-to-text tasks (Tay et al. 2021, Sec. 4).
 
   task                 source (TFDS unless noted)              targets / metric
-  civil_comments       civil_comments/CivilComments:1.2.4      toxic if toxicity >= 0.5; F1, accuracy
+  civil_comments       civil_comments/CivilComments:1.2.4      toxic if toxicity >= 0.5;
+                                                               F1, accuracy
   wikipedia_toxicity   wikipedia_toxicity_subtypes/EnglishSubtypes:0.3.1   as above
   imdb_reviews         imdb_reviews/plain_text:1.0.0           negative/positive; accuracy
   (SST-2: glue_sst2 in glue.py)
-  sentiment140         sentiment140:1.0.0 (neutral tweets dropped)   negative/positive; accuracy
-  ag_news              ag_news_subset:1.0.0                    World/Sports/Business/Sci/Tech; accuracy
+  sentiment140         sentiment140:1.0.0 (neutral tweets      negative/positive; accuracy
+                       dropped)
+  ag_news              ag_news_subset:1.0.0                    World/Sports/Business/
+                                                               Sci/Tech; accuracy
   trec_coarse          trec:1.0.0, label-coarse                6 classes; accuracy
   trec_fine            trec:1.0.0, label-fine                  47 classes; accuracy
   cfq_<split>          cfq/<split>:1.2.0 (mcd1..3, random_split)    SPARQL; exact match

@@ -23,7 +23,10 @@ SEQUENCE_LENGTH = "{'inputs': 64, 'targets': 16}"
 def write_corpus(path, lines=80):
   """A deterministic text file, one document a line (standard-library
   docstrings)."""
-  import argparse, collections, difflib, textwrap  # pylint: disable=g-import-not-at-top,multiple-imports
+  import argparse  # pylint: disable=g-import-not-at-top
+  import collections  # pylint: disable=g-import-not-at-top
+  import difflib  # pylint: disable=g-import-not-at-top
+  import textwrap  # pylint: disable=g-import-not-at-top
   text = []
   for module in (json, os.path, re, subprocess, argparse, collections,
                  difflib, textwrap):

@@ -1,10 +1,10 @@
 """What the benchmark's fork server imports before it forks any worker.
 
 Workers are forked from a multiprocessing fork server that imported this
-module once (see `proc`): TensorFlow, Mesh TensorFlow, t5 (through the gin search path)
-and conv_t5's layers are loaded before any fork, so a worker starts in about
-a second instead of re-importing them (tens of seconds on a busy 2-core
-machine). No TF session or graph exists in the server; each worker builds its
+module once (see `proc`): TensorFlow, Mesh TensorFlow, t5 (through the gin
+search path) and conv_t5's layers are loaded before any fork, so a worker
+starts in about a second instead of re-importing them (tens of seconds on a
+busy 2-core machine). No TF session or graph exists in the server; each worker builds its
 own after the fork.
 """
 
@@ -12,7 +12,7 @@ import conv_t5  # noqa: F401  (TF compatibility fix before mesh_tensorflow)
 import mesh_tensorflow  # noqa: F401  pylint: disable=unused-import
 from mesh_tensorflow.transformer import transformer  # noqa: F401  pylint: disable=unused-import
 from mesh_tensorflow.transformer import utils  # noqa: F401  pylint: disable=unused-import
-import tensorflow.compat.v1 as tf
+import tensorflow.compat.v1 as tf  # noqa: F401  (worker.py: preload.tf)
 
 from conv_t5 import paths
 import conv_t5.layers  # noqa: F401  pylint: disable=unused-import

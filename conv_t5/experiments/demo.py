@@ -7,10 +7,10 @@ Builds the offline demo data if needed (conv_t5.tasks.demo_data), then runs
 the grid of gin/demo/default.gin (--quick: gin/demo/quick.gin) through t5's
 MtfModel in worker processes (conv_t5.experiments.worker): every
 architecture pre-trained with span corruption, every task fine-tuned from
-that checkpoint and from scratch, each evaluated by t5's eval. Prints progress (stage, step, time left),
-then the table, and writes results.md, results.png and results.json to the
-output directory (default runs/demo, or runs/demo-quick); the JSON's path is
-printed last.
+that checkpoint and from scratch, each evaluated by t5's eval. Prints
+progress (stage, step, time left), then the table, and writes results.md,
+results.png and results.json to the output directory (default runs/demo, or
+runs/demo-quick); the JSON's path is printed last.
 
 Re-running with the same output directory skips finished stages and resumes
 interrupted ones from their checkpoints. The results files are written only

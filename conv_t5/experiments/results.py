@@ -20,7 +20,6 @@ from pre-training (pre-trained mean minus from-scratch mean).
 """
 
 import argparse
-import json
 import os
 import re
 import sys
