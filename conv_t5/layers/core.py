@@ -22,12 +22,12 @@ convolution becomes one small banded matrix per (example, block, head):
 
 A costs tokens x heads x S numbers (not x channels), and the second product
 is a batched matmul (tf.matmul through mtf.slicewise, laid out heads first so
-that neither it nor its gradients transpose anything). On a 2-core CPU this
-runs forward + backward at 0.86-1.62x the time of tf.nn.depthwise_conv2d on
-the same shapes (`python -m conv_t5.bench`, core table: 0.86-1.04x at
-2x4096x512, 1.41-1.62x at 16x512x512), while also masking packed
-examples, which the primitive cannot do (shift-and-sum over K taps was 4-6x
-slower; the same banded product as mtf.einsum, 2-4x).
+that neither it nor its gradients transpose anything). On a 2-vCPU AMD EPYC
+(commit 429bb77) this ran forward + backward at 0.86-1.62x the time of
+tf.nn.depthwise_conv2d on the same shapes (`python -m conv_t5.bench`, core
+table: 0.86-1.04x at 2x4096x512, 1.41-1.62x at 16x512x512), while also
+masking packed examples, which the primitive cannot do (shift-and-sum over K
+taps was 4-6x slower; the same banded product as mtf.einsum, 2-4x).
 
 Incremental (one decoding step) mode keeps the last r(K-1) inputs per layer as
 its state, as fairseq's incremental convolutions do.

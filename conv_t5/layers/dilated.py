@@ -5,7 +5,7 @@
 The kernel is learned per head (shared by the channels of a head, as in the
 lightweight block; num_heads = channels gives one kernel per channel) and is
 not normalised unless `normalize` is set. Width K and rate r are per-layer
-schedules (see gin/models/conv_dilated.*.gin and the README).
+schedules (see gin/models/conv_dilated.*.gin and docs/models.md).
 """
 
 import gin
