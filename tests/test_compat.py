@@ -105,3 +105,4 @@ def test_the_fix_lives_in_one_place():
             if "register_tensor_conversion_function" in f.read():
               hits.append(os.path.relpath(path, REPO))
   assert hits == [os.path.join("conv_t5", "compat.py")]
+
