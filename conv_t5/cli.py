@@ -33,7 +33,14 @@ import os
 import re
 import sys
 
-import conv_t5  # noqa: F401  (applies the TF compatibility fix first)
+# TensorFlow is imported with this module, not first inside run(): TF's
+# Python logging keeps writing to the sys.stderr of the moment it is
+# imported, and a caller of run() may have redirected sys.stderr around the
+# call (tests/cli_runner.py captures each command's error message that way,
+# while the logs belong on fd 2). `import conv_t5` no longer imports it.
+import tensorflow.compat.v1 as tf
+
+import conv_t5  # noqa: F401  (the TF compatibility fix, before mesh / t5)
 from conv_t5 import errors
 from conv_t5 import paths
 
@@ -70,7 +77,6 @@ def _checked_main(argv):
   """Runs t5's main; turns bad input into _Exit(status, message)."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   from t5.models import mesh_transformer_main  # pylint: disable=g-import-not-at-top
-  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   flags_ = flags.FLAGS
   for module in flags_.module_import or []:
     try:
@@ -150,7 +156,6 @@ def _fail(status, message):
 
 
 def _prepare_process():
-  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   from t5.models import mesh_transformer_main  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import  (defines the flags)
   tf.disable_v2_behavior()
   tf.logging.set_verbosity(tf.logging.INFO)

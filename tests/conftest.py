@@ -6,6 +6,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import conv_t5  # noqa: E402,F401  (must precede any mesh_tensorflow import)
+# TensorFlow at collection time, as when `import conv_t5` still imported it:
+# its Python logging binds the sys.stderr of the moment it is imported.
+import tensorflow  # noqa: E402,F401
 
 import copy  # noqa: E402
 
