@@ -6,7 +6,10 @@ what did go wrong, and leave earlier outputs of the model_dir intact.
   ArchitectureGuard       a SessionRunHook: before the Estimator restores
                           model_dir's checkpoint, compares its variables with
                           the model's -> CheckpointMismatchError instead of a
-                          partial (silent) or cryptic restore
+                          partial (silent) or cryptic restore; without one,
+                          the same for utils.run.init_checkpoint, whose
+                          missing weights mesh-tensorflow would leave at
+                          their random initial values
   NonFiniteLossGuard      a SessionRunHook: stops at the first NaN / Inf loss
                           and names the step -> NonFiniteLossError
   FiniteCheckpointGuard   a CheckpointSaverListener: refuses to save weights
@@ -230,19 +233,82 @@ def check_checkpoint_compatible(model_dir, model_vars, checkpoint=None):
   raise errors.CheckpointMismatchError("\n".join(lines))
 
 
+def check_init_checkpoint(init_checkpoint, model_vars, model_dtypes=None):
+  """Refuses an init checkpoint that lacks model weights or stores them with
+  other shapes or dtypes.
+
+  mesh-tensorflow initializes from utils.run.init_checkpoint the variables it
+  finds there and leaves the others at their random initial values, logging
+  their names only (utils.py, tpu_estimator_model_fn), so a checkpoint of
+  another architecture fine-tunes a partly random model without a word.
+  Optimizer slots and global_step may be missing (they start at zero, as in
+  t5); extra checkpoint variables are ignored, as mesh-tensorflow does.
+
+  Args:
+    init_checkpoint: a checkpoint prefix.
+    model_vars: {name: shape} of the model's variables.
+    model_dtypes: optional {name: tf.DType}: the dtypes they restore as.
+  Raises:
+    errors.CheckpointMismatchError naming the differences and the fixes.
+  """
+  reader = tf.train.load_checkpoint(init_checkpoint)
+  ckpt_vars = reader.get_variable_to_shape_map()
+  missing, _, reshaped = compare_variables(model_vars, ckpt_vars)
+  weights = [n for n in missing
+             if not n.endswith(_SLOT_SUFFIXES) and n != "global_step"]
+  ckpt_dtypes = reader.get_variable_to_dtype_map()
+  retyped = sorted(
+      (n, d.name, ckpt_dtypes[n].name) for n, d in (model_dtypes or {}).items()
+      if n in ckpt_dtypes and d.base_dtype != ckpt_dtypes[n].base_dtype)
+  if not (weights or reshaped or retyped):
+    return
+  lines = [f"utils.run.init_checkpoint = {init_checkpoint!r} does not fit "
+           "the configured model: mesh-tensorflow would start the weights it "
+           "lacks from random values, or fail in the restore. Nothing was "
+           "restored or written."]
+  if weights:
+    lines.append(f"  {len(weights)} model weights are not in the checkpoint: "
+                 + ", ".join(weights[:6])
+                 + (f" ... and {len(weights) - 6} more" if len(weights) > 6
+                    else ""))
+  if reshaped:
+    lines.append(f"  {len(reshaped)} variables have other shapes (model vs "
+                 "checkpoint): " + ", ".join(
+                     f"{n} {m} vs {c}" for n, m, c in reshaped[:6]))
+  if retyped:
+    n, model_dtype, ckpt_dtype = retyped[0]
+    lines.append(f"  {len(retyped)} variables are stored as {ckpt_dtype} but "
+                 f"the model restores them as {model_dtype} (e.g. {n}): set "
+                 f"utils.get_variable_dtype.master_dtype = '{ckpt_dtype}'.")
+  if weights or reshaped:
+    lines.append(
+        "  Use the gin config the checkpoint was trained with (the authors' "
+        "released checkpoints: models/authors_<lconv|dconv>.<size>.gin; a "
+        "converted one: the model.gin beside it), or set "
+        "conv_t5.train_model.check_init_checkpoint = False to start from its "
+        "matching weights on purpose.")
+  raise errors.CheckpointMismatchError("\n".join(lines))
+
+
 class ArchitectureGuard(tf.train.SessionRunHook):
-  """Runs check_checkpoint_compatible on the graph's variables in begin().
+  """Runs check_checkpoint_compatible on the graph's variables in begin(),
+  or, if model_dir has no checkpoint, check_init_checkpoint.
 
   begin() runs after the model graph is built and before the session is
   created, i.e. before the Estimator restores anything or the saver writes.
   """
 
-  def __init__(self, model_dir):
+  def __init__(self, model_dir, init_checkpoint=None):
     self._model_dir = model_dir
+    self._init_checkpoint = init_checkpoint
 
   def begin(self):
-    model_vars = {v.op.name: v.shape.as_list() for v in tf.global_variables()}
-    check_checkpoint_compatible(self._model_dir, model_vars)
+    variables = tf.global_variables()
+    model_vars = {v.op.name: v.shape.as_list() for v in variables}
+    checked = check_checkpoint_compatible(self._model_dir, model_vars)
+    if checked is None and self._init_checkpoint:
+      check_init_checkpoint(self._init_checkpoint, model_vars,
+                            {v.op.name: v.dtype for v in variables})
 
 
 # --------------------------------------------------------------------------
@@ -319,11 +385,12 @@ class FiniteCheckpointGuard(tf.train.CheckpointSaverListener):
           "one is intact. Lower the learning rate and run the command again.")
 
 
-def training_hooks(model_dir, check_architecture=True, check_finite=True):
+def training_hooks(model_dir, check_architecture=True, check_finite=True,
+                   init_checkpoint=None):
   """The SessionRunHooks to pass to Estimator.train(hooks=...)."""
   hooks = []
   if check_architecture:
-    hooks.append(ArchitectureGuard(model_dir))
+    hooks.append(ArchitectureGuard(model_dir, init_checkpoint))
   if check_finite:
     hooks.append(NonFiniteLossGuard(model_dir))
   return hooks
@@ -448,7 +515,8 @@ def train_model(estimator, vocabulary, sequence_length, batch_size,
                 seen_data_init_step=0, checkpoint_input_pipeline=False,
                 seed=None, check_architecture=True, check_finite=True,
                 check_lengths=True, cpu_devices=None, inter_op_threads=None,
-                disable_meta_optimizer=False):
+                disable_meta_optimizer=False, check_init_checkpoint=True,
+                init_checkpoint=None):
   """mesh-tensorflow's utils.train_model, guarded (same arguments, plus gin).
 
   Bound by the CLI as utils.run.train_model_fn. Before training: the sequence
@@ -471,6 +539,12 @@ def train_model(estimator, vocabulary, sequence_length, batch_size,
       a seed is given (see seed_everything), else TF's default.
     disable_meta_optimizer: skip Grappler's graph rewrites at session start
       (mesh-tensorflow does so on TPU); faster start-up for short CPU runs.
+    check_init_checkpoint: refuse an init checkpoint that lacks model weights
+      (check_init_checkpoint); off when mesh-tensorflow's own filters
+      (utils.run.init_variable_filter, should_load_variable,
+      init_checkpoint_variable_mapping) select what it restores.
+    init_checkpoint: the checkpoint the estimator initializes from; default
+      the gin value of utils.run.init_checkpoint.
   """
   from mesh_tensorflow.transformer import utils as mtf_utils  # pylint: disable=g-import-not-at-top
   model_dir = estimator.model_dir
@@ -484,8 +558,13 @@ def train_model(estimator, vocabulary, sequence_length, batch_size,
   if seed is not None:
     seed_everything(seed)
     train_dataset_fn = _with_data_seed(train_dataset_fn, seed)
+  if init_checkpoint is None:
+    init_checkpoint = _query("utils.run.init_checkpoint", None)
+  if not check_init_checkpoint or _custom_init_selection():
+    init_checkpoint = None
   guarded = _GuardedEstimator(
-      estimator, training_hooks(model_dir, check_architecture, check_finite),
+      estimator, training_hooks(model_dir, check_architecture, check_finite,
+                                init_checkpoint),
       saving_listeners(check_finite))
   with keep_operative_config_on_failure(model_dir):
     mtf_utils.train_model(
@@ -527,6 +606,13 @@ def _query(name, default):
     except Exception:  # pylint: disable=broad-except
       return default
   return value
+
+
+def _custom_init_selection():
+  """True if gin selects or renames what init_checkpoint restores."""
+  return any(_query(name, None) for name in (
+      "utils.run.init_variable_filter", "should_load_variable.filter_fn",
+      "init_checkpoint_variable_mapping.mapping_fn"))
 
 
 def _model_for_checks(vocabulary, batch_size):
@@ -601,6 +687,7 @@ def _make_guarded_mtf_model(base):
           self.estimator(vocabulary, init_checkpoint), vocabulary,
           self._sequence_length, self.batch_size, dataset_fn, steps,
           self._ensemble_inputs, dataset_split=split, seed=self._seed,
-          check_lengths=False, cpu_devices=self._cpu_devices)
+          check_lengths=False, cpu_devices=self._cpu_devices,
+          init_checkpoint=init_checkpoint or "")
 
   return GuardedMtfModel
