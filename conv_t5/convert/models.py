@@ -69,7 +69,9 @@ def build(gin_files, bindings=(), vocab_size=32128):
   import mesh_tensorflow as mtf  # pylint: disable=g-import-not-at-top
   from mesh_tensorflow.transformer import transformer  # pylint: disable=g-import-not-at-top
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-  config.parse(list(gin_files), list(bindings))
+  # Unlocked: a caller (t5's main, in the same process) may have locked it.
+  with gin.unlock_config():
+    config.parse(list(gin_files), list(bindings))
   with tf.Graph().as_default():
     model = transformer.make_bitransformer(
         input_vocab_size=vocab_size, output_vocab_size=vocab_size,

@@ -25,6 +25,9 @@ import tensorflow.compat.v1 as tf
 import convert_harness as h
 from conv_t5 import convert
 
+# Each variant's fixture builds and runs both models: 14-26 s on 2 busy cores.
+pytestmark = pytest.mark.slow
+
 TOL = 1e-4
 ALL = {"logits", "encoded", "stepwise", "greedy", "beam", "packed"}
 
