@@ -180,3 +180,12 @@ def test_a_released_size_is_recognised(d_model, blocks, d_ff, kind, fits):
   assert (info["kind"], info["d_model"], info["blocks"], info["d_ff"]) == (
       kind, d_model, blocks, d_ff)
   assert f"--model={fits}" in refusals.suggestion(info)
+
+
+def test_the_entry_point_is_installed():
+  import importlib.metadata  # pylint: disable=g-import-not-at-top
+  (ep,) = [e for e in importlib.metadata.entry_points(group="console_scripts")
+           if e.name == "conv_t5_convert"]
+  assert ep.value == "conv_t5.convert.cli:console_entry_point"
+  assert os.path.exists(os.path.join(os.path.dirname(sys.executable),
+                                     "conv_t5_convert"))
