@@ -28,6 +28,23 @@ def _tf():
   return tf
 
 
+@contextlib.contextmanager
+def reaching(path):
+  """Turns a storage error (gs:// unreachable, no permission) into one
+  ConversionError that names the path and the fix."""
+  tf = _tf()
+  try:
+    yield
+  except tf.errors.OpError as e:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e)
+    raise refusals.ConversionError(
+        f"{path} cannot be reached: {first}. Check the network and the "
+        "credentials (gcloud auth application-default login) for gs://, or "
+        "copy the checkpoint to a local directory first (gsutil -m cp -r "
+        "gs://pretrainedconvs/<name> .) and pass that. Nothing was "
+        "written.") from e
+
+
 def resolve(path, step=None):
   """The checkpoint prefix (…/model.ckpt-N) for a directory or a prefix.
 
@@ -38,6 +55,11 @@ def resolve(path, step=None):
   Raises:
     refusals.ConversionError if there is no such checkpoint.
   """
+  with reaching(path):
+    return _resolve(path, step)
+
+
+def _resolve(path, step):
   tf = _tf()
   gfile = tf.io.gfile
   if step is not None:
@@ -87,11 +109,16 @@ class Reader:
   def __init__(self, prefix):
     tf = _tf()
     try:
-      self._reader = tf.train.load_checkpoint(prefix)
-    except (tf.errors.OpError, ValueError) as e:
+      with reaching(prefix):
+        self._reader = tf.train.load_checkpoint(prefix)
+    except refusals.ConversionError as e:
+      if not isinstance(e.__cause__, (tf.errors.DataLossError,
+                                      tf.errors.NotFoundError)):
+        raise
       raise refusals.ConversionError(
-          f"{prefix} cannot be read as a TensorFlow checkpoint ({e}); copy "
-          "it again (all of model.ckpt-<step>.index and .data-*).") from e
+          f"{prefix} cannot be read as a TensorFlow checkpoint "
+          f"({e.__cause__}); copy it again (all of model.ckpt-<step>.index "
+          "and .data-*). Nothing was written.") from e.__cause__
     self.prefix = prefix
     self.shapes = {n: tuple(s) for n, s in
                    self._reader.get_variable_to_shape_map().items()}
@@ -99,7 +126,8 @@ class Reader:
 
   def get(self, name):
     """The value of a variable as a numpy array (its stored dtype)."""
-    return np.asarray(self._reader.get_tensor(name))
+    with reaching(self.prefix):
+      return np.asarray(self._reader.get_tensor(name))
 
 
 def write(prefix, tensors, part_bytes=PART_BYTES):
@@ -152,8 +180,10 @@ def write_index(directory, checkpoint_name):
 def check_output_dir(output_dir):
   """Refuses an output_dir that already holds anything."""
   gfile = _tf().io.gfile
-  if gfile.exists(output_dir) and (not gfile.isdir(output_dir) or
-                                   gfile.listdir(output_dir)):
+  with reaching(output_dir):
+    used = gfile.exists(output_dir) and (not gfile.isdir(output_dir) or
+                                         gfile.listdir(output_dir))
+  if used:
     raise refusals.ConversionError(
         f"{output_dir} exists and is not empty: the converter writes a new "
         "directory and never mixes its checkpoint with another. Pass a new "
@@ -188,8 +218,9 @@ def _publish(tmp, output_dir):
     os.rename(tmp, output_dir)
     return
   gfile = _tf().io.gfile
-  gfile.makedirs(output_dir)
-  names = sorted(os.listdir(tmp), key=lambda n: n == "checkpoint")
-  for name in names:  # the `checkpoint` index last
-    gfile.copy(os.path.join(tmp, name), os.path.join(output_dir, name),
-               overwrite=False)
+  with reaching(output_dir):
+    gfile.makedirs(output_dir)
+    names = sorted(os.listdir(tmp), key=lambda n: n == "checkpoint")
+    for name in names:  # the `checkpoint` index last
+      gfile.copy(os.path.join(tmp, name), os.path.join(output_dir, name),
+                 overwrite=False)

@@ -35,6 +35,7 @@ from typing import Callable, Optional, Tuple
 
 import numpy as np
 
+from conv_t5.convert import gin_text
 from conv_t5.convert import models
 from conv_t5.convert import refusals
 
@@ -119,8 +120,7 @@ def make_plan(source, target, checkpoint_names, variant, width):
     refusals.ConversionError if the plan does not produce exactly the
     converted model's variables (a converter defect: it names them).
   """
-  ours = models.VARIANTS[
-      "lightweight_conv" if variant == "lightweight" else "dynamic_conv"][1]
+  ours = gin_text.CLASSES[variant]
   names = set(checkpoint_names)
   targets, converted_scopes = [], []
   for layer in source.conv_layers:

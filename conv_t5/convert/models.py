@@ -17,9 +17,6 @@ from conv_t5 import config
 from conv_t5.convert import refusals
 
 AUTHORS_LAYER = "LocalConvAttnBlock"
-# The authors' attention_type -> our variant, our layer class.
-VARIANTS = {"lightweight_conv": ("lightweight", "LightweightConvolution"),
-            "dynamic_conv": ("dynamic", "DynamicConvolution")}
 # The layer stacks of the released configs; the converted model has the same
 # with conv_t5's layer in place of LocalConvAttnBlock, and every variable of
 # the other layers is copied by name.

@@ -81,13 +81,13 @@ def convert(checkpoint, output_dir, model_gin, gin_params=(), step=None,
                                 source.d_model, checkpoint=prefix)
   target = models.build_text(text, vocab)
   plan = mapping.make_plan(source, target, reader.shapes, variant, width)
-  count = lambda m: sum(int(_size(s)) for s in m.variables.values())  # noqa: E731
   summary = {
       "source": prefix, "source_config": model_gin,
       "source_bindings": list(gin_params), "variant": variant,
       "kernel_width": width, "d_model": source.d_model,
       "step": checkpoints.step_of(prefix),
-      "source_parameters": count(source), "converted_parameters": count(target),
+      "source_parameters": _count(source),
+      "converted_parameters": _count(target),
       "converted_layers": len(source.conv_layers),
       "variables_written": len(plan.targets),
       "optimizer_slots_left_out": len(plan.dropped_slots),
@@ -120,8 +120,12 @@ def convert(checkpoint, output_dir, model_gin, gin_params=(), step=None,
   return summary
 
 
-def _size(shape):
-  n = 1
-  for d in shape:
-    n *= d
-  return n
+def _count(model):
+  """Parameters of a built model (its variables' sizes)."""
+  total = 0
+  for shape in model.variables.values():
+    n = 1
+    for d in shape:
+      n *= d
+    total += n
+  return total

@@ -189,3 +189,11 @@ def test_the_entry_point_is_installed():
   assert ep.value == "conv_t5.convert.cli:console_entry_point"
   assert os.path.exists(os.path.join(os.path.dirname(sys.executable),
                                      "conv_t5_convert"))
+
+
+def test_an_unreachable_location_is_one_clear_error(tmp_path):
+  """Storage errors (here a filesystem TensorFlow does not have; offline,
+  gs:// fails the same way) become one message with the fix."""
+  message = refused(tmp_path, "nofs://bucket/lconv_base")
+  assert "nofs://bucket/lconv_base cannot be reached" in message
+  assert "gsutil -m cp -r" in message and "Nothing was written" in message
