@@ -1,6 +1,7 @@
 """Parameter counts of the authors' released configs, built, by part.
 
     python -m conv_t5.convert.sizes            # the table in docs/authors_checkpoints.md
+    python -m conv_t5.convert.sizes --search   # ... and which counting rules fit
 
 Each config is built as t5 would build it (mesh-tensorflow's defaults.gin,
 then gin/models/authors_<v>.<size>.gin, T5's 32,128-entry vocabulary) and its
@@ -12,6 +13,7 @@ with each.
 
 import argparse
 import collections
+import itertools
 import re
 
 import conv_t5  # noqa: F401  (TF compatibility fix before mesh_tensorflow)
@@ -74,15 +76,50 @@ def conventions(parts, vocab_size=T5_VOCAB_SIZE):
   ])
 
 
+def search(counted, tolerance=0.01, loose=("dconv_large",), loose_tolerance=0.05):
+  """Every counting rule "these parts, the token embedding 0, 1 or 2 times"
+  that matches the most published sizes.
+
+  Args:
+    counted: {gin file: breakdown}.
+    tolerance: relative tolerance of a match.
+    loose: checkpoints published with fewer digits ("1.2B"), matched within
+      loose_tolerance.
+  Returns:
+    (best number of matches, [(embedding multiplicity, parts, matched names)]).
+  """
+  parts = [p for p, _ in PARTS if p != "token embedding"] + ["other"]
+  best, rules = -1, []
+  for times in (0, 1, 2):
+    for r in range(len(parts) + 1):
+      for subset in itertools.combinations(parts, r):
+        matched = []
+        for g, b in counted.items():
+          name, published = PUBLISHED[g]
+          n = times * b["token embedding"] + sum(b[p] for p in subset)
+          tol = loose_tolerance if name in loose else tolerance
+          if abs(n / published - 1) <= tol:
+            matched.append(name)
+        if len(matched) > best:
+          best, rules = len(matched), []
+        if len(matched) == best:
+          rules.append((times, subset, matched))
+  return best, rules
+
+
 def _m(n):
   return f"{n / 1e9:.3f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"
 
 
-def markdown(vocab_size=T5_VOCAB_SIZE):
+def count_all(vocab_size=T5_VOCAB_SIZE):
+  return collections.OrderedDict(
+      (g, breakdown(g, vocab_size)) for g in PUBLISHED)
+
+
+def markdown(vocab_size=T5_VOCAB_SIZE, counted=None):
   """Two tables: the counts under each convention, and the parts."""
   rows, parts_rows = [], []
-  counted = collections.OrderedDict(
-      (g, breakdown(g, vocab_size)) for g in PUBLISHED)
+  counted = counted or count_all(vocab_size)
   names = list(conventions(next(iter(counted.values())), vocab_size))
   rows.append("| checkpoint | config | published | " + " | ".join(names) +
               " |")
@@ -110,8 +147,20 @@ def markdown(vocab_size=T5_VOCAB_SIZE):
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--vocab_size", type=int, default=T5_VOCAB_SIZE)
+  parser.add_argument("--search", action="store_true",
+                      help="also try every subset of the parts as the count")
   args = parser.parse_args(argv)
-  print(markdown(args.vocab_size))
+  counted = count_all(args.vocab_size)
+  print(markdown(args.vocab_size, counted))
+  if args.search:
+    best, rules = search(counted)
+    print(f"\nCounting any subset of the parts, with the token embedding 0, 1 "
+          f"or 2 times, matches at most {best} of the {len(PUBLISHED)} "
+          "published sizes within 1% (5% for dconv_large, published as "
+          f"1.2B); {len(rules)} rules do, e.g.:")
+    for times, subset, matched in rules[:5]:
+      print(f"  embedding x{times} + {' + '.join(subset) or 'nothing'}: "
+            f"{', '.join(matched)}")
 
 
 if __name__ == "__main__":

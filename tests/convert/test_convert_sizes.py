@@ -31,3 +31,19 @@ def test_every_released_checkpoint_has_a_config():
     variant, size = name.split("_")
     assert gin_file == f"models/authors_{variant}.{size}.gin"
     assert published > 0
+
+
+def test_the_rule_search_finds_a_rule_that_fits():
+  """If the published sizes were "everything but the pointwise projection",
+  the search would say so (5 of 5); with the real counts it finds at most 2."""
+  counted = {}
+  for gin_file, (_, published) in sizes.PUBLISHED.items():
+    parts = {p: 0 for p, _ in sizes.PARTS}
+    parts.update({"other": 0, "feed-forward": int(published * 0.9),
+                  "pointwise W_p": 12345,
+                  "token embedding": int(published * 0.1)})
+    counted[gin_file] = parts
+  best, rules = sizes.search(counted)
+  assert best == 5
+  assert (1, ("feed-forward",), [n for n, _ in sizes.PUBLISHED.values()]) in (
+      rules)
