@@ -280,6 +280,12 @@ def check_init_checkpoint(init_checkpoint, model_vars, model_dtypes=None):
     lines.append(f"  {len(retyped)} variables are stored as {ckpt_dtype} but "
                  f"the model restores them as {model_dtype} (e.g. {n}): set "
                  f"utils.get_variable_dtype.master_dtype = '{ckpt_dtype}'.")
+  vocab = [r for r in reshaped if r[0] == "shared/embedding"]
+  if vocab:
+    lines.append(f"  The vocabulary differs: the checkpoint's embedding has "
+                 f"{vocab[0][2][0]} rows, the task's vocabulary "
+                 f"{vocab[0][1][0]}; the authors' checkpoints use T5's "
+                 "(conv_t5.vocabulary_model.path = 't5': 32,128 rows).")
   if weights or reshaped:
     lines.append(
         "  Use the gin config the checkpoint was trained with (the authors' "
@@ -541,7 +547,7 @@ def train_model(estimator, vocabulary, sequence_length, batch_size,
       (mesh-tensorflow does so on TPU); faster start-up for short CPU runs.
     check_init_checkpoint: refuse an init checkpoint that lacks model weights
       (check_init_checkpoint); off when mesh-tensorflow's own filters
-      (utils.run.init_variable_filter, should_load_variable,
+      (tpu_estimator_model_fn.init_variable_filter, should_load_variable,
       init_checkpoint_variable_mapping) select what it restores.
     init_checkpoint: the checkpoint the estimator initializes from; default
       the gin value of utils.run.init_checkpoint.
@@ -611,7 +617,8 @@ def _query(name, default):
 def _custom_init_selection():
   """True if gin selects or renames what init_checkpoint restores."""
   return any(_query(name, None) for name in (
-      "utils.run.init_variable_filter", "should_load_variable.filter_fn",
+      "tpu_estimator_model_fn.init_variable_filter",
+      "should_load_variable.filter_fn",
       "init_checkpoint_variable_mapping.mapping_fn"))
 
 

@@ -71,3 +71,20 @@ def test_model_dirs_own_checkpoint_comes_first(tmp_path, ckpt):
                        match="not in the checkpoint: c"):
       guards.ArchitectureGuard(str(tmp_path / "empty"),
                                init_checkpoint=ckpt).begin()
+
+
+def test_another_vocabulary_is_named(tmp_path):
+  ckpt = save(str(tmp_path), {"shared/embedding": np.zeros([16, 4],
+                                                           np.float32)})
+  with pytest.raises(errors.CheckpointMismatchError,
+                     match=r"embedding has 16 rows, the task's vocabulary 8"):
+    guards.check_init_checkpoint(ckpt, {"shared/embedding": [8, 4]})
+
+
+def test_the_check_stands_aside_when_gin_selects_what_to_restore(bind):
+  """With mesh-tensorflow's own filter (e.g. no optimizer slots), a partial
+  restore is what the user asked for."""
+  from mesh_tensorflow.transformer import utils  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
+  assert not guards._custom_init_selection()  # pylint: disable=protected-access
+  bind("utils.tpu_estimator_model_fn.init_variable_filter", "^(?!.*_slot_)")
+  assert guards._custom_init_selection()  # pylint: disable=protected-access
