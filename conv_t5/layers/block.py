@@ -10,6 +10,12 @@ comes from (`kernel`): learned per head (lightweight), predicted from X1 at each
 position (dynamic), or learned per head and dilated (dilated). The convolution
 itself is `conv_t5.layers.core.depthwise_conv`: centred in the encoder,
 causal in the decoder, masked between packed examples, with a decoding state.
+
+Two options, off by default, exist for the authors' released checkpoints
+(conv_t5.convert; docs/authors_checkpoints.md): `use_bias` adds biases to W_I,
+W_S, W_O (and the dynamic kernel predictor); `zero_first_position` zeroes X1 at
+the first position of every example, in every mode, after the kernel is
+computed and before the convolution.
 """
 
 import mesh_tensorflow as mtf
@@ -42,6 +48,35 @@ def learned_kernel(context, heads_dim, width_dim):
       dtype=context.variable_dtype)
 
 
+def not_first_position(context, x):
+  """0 at the first position of every example, 1 elsewhere (x's dtype).
+
+  Train / eval / first_part: from context.sequence_id when it is a Tensor
+  (packed rows, or padding marked 0: an example starts where the id changes;
+  padding is left as it is), else index 0 of the row. Incremental: the
+  position of this step.
+
+  Args:
+    context: a transformer.Context.
+    x: the tensor the mask will multiply (for its mesh and dtype).
+  Returns:
+    a Tensor that broadcasts against x, or a Python float.
+  """
+  if context.mode == "incremental":
+    position = context.position
+    if not isinstance(position, mtf.Tensor):
+      return 0.0 if int(position) == 0 else 1.0
+    return mtf.cast(mtf.not_equal(position, 0), x.dtype)
+  segment = context.sequence_id
+  if isinstance(segment, mtf.Tensor):
+    before = mtf.shift(segment, 1, context.length_dim, wrap=False)
+    return mtf.cast(mtf.logical_or(mtf.equal(segment, before),
+                                   mtf.equal(segment, 0)), x.dtype)
+  # One example per row (sequence_id None or 1): it starts at index 0.
+  index = mtf.range(x.mesh, context.length_dim, tf.int32)
+  return mtf.cast(mtf.not_equal(index, 0), x.dtype)
+
+
 class ConvolutionBlock(transformer.TransformerLayer):
   """GLU -> depthwise convolution over length -> output projection.
 
@@ -56,7 +91,9 @@ class ConvolutionBlock(transformer.TransformerLayer):
                kernel_dropout=0.0,
                channels=None,
                causal=None,
-               block_size=16):
+               block_size=16,
+               use_bias=False,
+               zero_first_position=False):
     """Records (and checks) the hyper-parameters; variables come in call().
 
     Args:
@@ -69,6 +106,15 @@ class ConvolutionBlock(transformer.TransformerLayer):
       causal: None: causal in a decoder (autoregressive stack), centred in an
         encoder; True / False force it.
       block_size: block length of the banded computation (speed only).
+      use_bias: biases in the GLU (W_I, W_S), the output projection W_O and,
+        for the dynamic variant, the kernel predictor. The paper's equations
+        have none; the authors' released layers have them (default False).
+      zero_first_position: X1 = 0 at the first position of every example
+        (position 0; in packed rows, where the example id changes), in every
+        mode, so the convolution never reads it. The authors' decoder layers
+        zero it in training only (they mask decoder input id 0), which their
+        checkpoints were trained with; the kernel prediction still reads the
+        unzeroed X1, as theirs does (default False).
     Raises:
       errors.ConfigError: for a bad value, naming it and what is allowed.
     """
@@ -81,6 +127,11 @@ class ConvolutionBlock(transformer.TransformerLayer):
     _check_int(owner, "block_size", block_size, 1, "must be an integer >= 1")
     if channels is not None:
       _check_int(owner, "channels", channels, 1, "must be an integer >= 1")
+    for name, value in (("use_bias", use_bias),
+                        ("zero_first_position", zero_first_position)):
+      if not isinstance(value, bool):
+        raise errors.ConfigError(
+            f"{owner}.{name} = {value!r}: must be True or False.")
     if not 0.0 <= kernel_dropout < 1.0:
       raise errors.ConfigError(
           f"{owner}.kernel_dropout = {kernel_dropout!r}: must be in [0, 1).")
@@ -95,6 +146,8 @@ class ConvolutionBlock(transformer.TransformerLayer):
     self.channels = channels
     self.causal = causal
     self.block_size = block_size
+    self.use_bias = use_bias
+    self.zero_first_position = zero_first_position
 
   def kernel(self, context, x1, heads_dim, width_dim):
     """The convolution kernel.
@@ -134,11 +187,13 @@ class ConvolutionBlock(transformer.TransformerLayer):
     ensemble = context.model.ensemble_dims
     x1 = mtf.layers.dense_product(
         x, reduced_dims=[model_dim], new_dims=[heads_dim, d_head_dim],
-        activation_functions=["linear", "sigmoid"], use_bias=False,
+        activation_functions=["linear", "sigmoid"], use_bias=self.use_bias,
         variable_dtype=context.variable_dtype, name="glu",
         expert_dims=ensemble)
     kernel = self.kernel(context, x1, heads_dim,
                          mtf.Dimension(core.WIDTH_DIM, width))
+    if self.zero_first_position:
+      x1 *= not_first_position(context, x1)
     if context.train and self.kernel_dropout > 0.0:
       kernel = mtf.dropout(kernel, context.train,
                            keep_prob=1.0 - self.kernel_dropout)
@@ -146,5 +201,6 @@ class ConvolutionBlock(transformer.TransformerLayer):
                              causal=causal, block_size=self.block_size)
     return mtf.layers.dense(
         x2, new_dims=[model_dim], reduced_dims=[heads_dim, d_head_dim],
-        use_bias=False, variable_dtype=context.variable_dtype, name="wo",
+        use_bias=self.use_bias, variable_dtype=context.variable_dtype,
+        name="wo",
         expert_dims=ensemble)

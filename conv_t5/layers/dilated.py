@@ -20,12 +20,14 @@ class DilatedConvolution(block.ConvolutionBlock):
 
   def __init__(self, num_heads=8, kernel_width=7, dilation=2,
                kernel_dropout=0.0, channels=None, causal=None, block_size=16,
-               normalize=False):
+               normalize=False, use_bias=False, zero_first_position=False):
     """Args as ConvolutionBlock, and normalize: softmax the kernel over its
     width, like lightweight (default False: a plain depthwise kernel)."""
     super().__init__(num_heads=num_heads, kernel_width=kernel_width,
                      dilation=dilation, kernel_dropout=kernel_dropout,
-                     channels=channels, causal=causal, block_size=block_size)
+                     channels=channels, causal=causal, block_size=block_size,
+                     use_bias=use_bias,
+                     zero_first_position=zero_first_position)
     self.normalize = normalize
 
   def kernel(self, context, x1, heads_dim, width_dim):

@@ -26,7 +26,7 @@ class DynamicConvolution(block.ConvolutionBlock):
     logits = mtf.layers.dense(
         x1, new_dims=[out_heads, width_dim],
         reduced_dims=[heads_dim, x1.shape.get_dim_by_name("d_head")],
-        use_bias=False, variable_dtype=context.variable_dtype,
+        use_bias=self.use_bias, variable_dtype=context.variable_dtype,
         name="kernel_predictor", expert_dims=context.model.ensemble_dims)
     logits = mtf.rename_dimension(logits, out_heads.name, heads_dim.name)
     return mtf.softmax(logits, reduced_dim=width_dim)

@@ -5,7 +5,11 @@
   ArchitectureGuard       a SessionRunHook: before the Estimator restores
                           model_dir's checkpoint, compares its variables with
                           the model's -> CheckpointMismatchError instead of a
-                          partial (silent) or cryptic restore
+                          partial (silent) or cryptic restore; without one,
+                          the same for utils.run.init_checkpoint
+                          (check_init_checkpoint), whose missing weights
+                          mesh-tensorflow would leave at their random
+                          initial values
   keep_operative_config_on_failure
                           puts model_dir's operative_config.gin back when a
                           run fails before it saved a checkpoint
@@ -116,19 +120,88 @@ def check_checkpoint_compatible(model_dir, model_vars, checkpoint=None):
   raise errors.CheckpointMismatchError("\n".join(lines))
 
 
+def check_init_checkpoint(init_checkpoint, model_vars, model_dtypes=None):
+  """Refuses an init checkpoint that lacks model weights or stores them with
+  other shapes or dtypes.
+
+  mesh-tensorflow initializes from utils.run.init_checkpoint the variables it
+  finds there and leaves the others at their random initial values, logging
+  their names only (utils.py, tpu_estimator_model_fn), so a checkpoint of
+  another architecture fine-tunes a partly random model without a word.
+  Optimizer slots and global_step may be missing (they start at zero, as in
+  t5); extra checkpoint variables are ignored, as mesh-tensorflow does.
+
+  Args:
+    init_checkpoint: a checkpoint prefix.
+    model_vars: {name: shape} of the model's variables.
+    model_dtypes: optional {name: tf.DType}: the dtypes they restore as.
+  Raises:
+    errors.CheckpointMismatchError naming the differences and the fixes.
+  """
+  reader = tf.train.load_checkpoint(init_checkpoint)
+  ckpt_vars = reader.get_variable_to_shape_map()
+  missing, _, reshaped = compare_variables(model_vars, ckpt_vars)
+  weights = [n for n in missing
+             if not n.endswith(_SLOT_SUFFIXES) and n != "global_step"]
+  ckpt_dtypes = reader.get_variable_to_dtype_map()
+  retyped = sorted(
+      (n, d.name, ckpt_dtypes[n].name) for n, d in (model_dtypes or {}).items()
+      if n in ckpt_dtypes and d.base_dtype != ckpt_dtypes[n].base_dtype)
+  if not (weights or reshaped or retyped):
+    return
+  lines = [f"utils.run.init_checkpoint = {init_checkpoint!r} does not fit "
+           "the configured model: mesh-tensorflow would start the weights it "
+           "lacks from random values, or fail in the restore. Nothing was "
+           "restored or written."]
+  if weights:
+    lines.append(f"  {len(weights)} model weights are not in the checkpoint: "
+                 + ", ".join(weights[:6])
+                 + (f" ... and {len(weights) - 6} more" if len(weights) > 6
+                    else ""))
+  if reshaped:
+    lines.append(f"  {len(reshaped)} variables have other shapes (model vs "
+                 "checkpoint): " + ", ".join(
+                     f"{n} {m} vs {c}" for n, m, c in reshaped[:6]))
+  if retyped:
+    n, model_dtype, ckpt_dtype = retyped[0]
+    lines.append(f"  {len(retyped)} variables are stored as {ckpt_dtype} but "
+                 f"the model restores them as {model_dtype} (e.g. {n}): set "
+                 f"utils.get_variable_dtype.master_dtype = '{ckpt_dtype}'.")
+  vocab = [r for r in reshaped if r[0] == "shared/embedding"]
+  if vocab:
+    lines.append(f"  The vocabulary differs: the checkpoint's embedding has "
+                 f"{vocab[0][2][0]} rows, the task's vocabulary "
+                 f"{vocab[0][1][0]}; the authors' checkpoints use T5's "
+                 "(conv_t5.vocabulary_model.path = 't5': 32,128 rows).")
+  if weights or reshaped:
+    lines.append(
+        "  Use the gin config the checkpoint was trained with (the authors' "
+        "released checkpoints: models/authors_<lconv|dconv>.<size>.gin; a "
+        "converted one: the model.gin beside it), or set "
+        "conv_t5.train_model.check_init_checkpoint = False to start from its "
+        "matching weights on purpose.")
+  raise errors.CheckpointMismatchError("\n".join(lines))
+
+
 class ArchitectureGuard(tf.train.SessionRunHook):
-  """Runs check_checkpoint_compatible on the graph's variables in begin().
+  """Runs check_checkpoint_compatible on the graph's variables in begin(),
+  or, if model_dir has no checkpoint, check_init_checkpoint.
 
   begin() runs after the model graph is built and before the session is
   created, i.e. before the Estimator restores anything or the saver writes.
   """
 
-  def __init__(self, model_dir):
+  def __init__(self, model_dir, init_checkpoint=None):
     self._model_dir = model_dir
+    self._init_checkpoint = init_checkpoint
 
   def begin(self):
-    model_vars = {v.op.name: v.shape.as_list() for v in tf.global_variables()}
-    check_checkpoint_compatible(self._model_dir, model_vars)
+    variables = tf.global_variables()
+    model_vars = {v.op.name: v.shape.as_list() for v in variables}
+    checked = check_checkpoint_compatible(self._model_dir, model_vars)
+    if checked is None and self._init_checkpoint:
+      check_init_checkpoint(self._init_checkpoint, model_vars,
+                            {v.op.name: v.dtype for v in variables})
 
 
 @contextlib.contextmanager

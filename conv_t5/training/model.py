@@ -52,4 +52,5 @@ class GuardedMtfModel(mtf_model.MtfModel):
         self.estimator(vocabulary, init_checkpoint), vocabulary,
         self._sequence_length, self.batch_size, dataset_fn, steps,
         self._ensemble_inputs, dataset_split=split, seed=self._seed,
-        check_lengths=False, cpu_devices=self._cpu_devices)
+        check_lengths=False, cpu_devices=self._cpu_devices,
+        init_checkpoint=init_checkpoint or "")

@@ -29,11 +29,12 @@ from conv_t5.training import finite
 from conv_t5.training import lengths
 
 
-def training_hooks(model_dir, check_architecture=True, check_finite=True):
+def training_hooks(model_dir, check_architecture=True, check_finite=True,
+                   init_checkpoint=None):
   """The SessionRunHooks to pass to Estimator.train(hooks=...)."""
   hooks = []
   if check_architecture:
-    hooks.append(checkpoints.ArchitectureGuard(model_dir))
+    hooks.append(checkpoints.ArchitectureGuard(model_dir, init_checkpoint))
   if check_finite:
     hooks.append(finite.NonFiniteLossGuard(model_dir))
   return hooks
@@ -93,7 +94,8 @@ def train_model(estimator, vocabulary, sequence_length, batch_size,
                 seen_data_init_step=0, checkpoint_input_pipeline=False,
                 seed=None, check_architecture=True, check_finite=True,
                 check_lengths=True, cpu_devices=None, inter_op_threads=None,
-                disable_meta_optimizer=False):
+                disable_meta_optimizer=False, check_init_checkpoint=True,
+                init_checkpoint=None):
   """mesh-tensorflow's utils.train_model, guarded (same arguments, plus gin).
 
   Bound by the CLI as utils.run.train_model_fn. Before training: the sequence
@@ -116,6 +118,13 @@ def train_model(estimator, vocabulary, sequence_length, batch_size,
       a seed is given (see determinism.seed_everything), else TF's default.
     disable_meta_optimizer: skip Grappler's graph rewrites at session start
       (mesh-tensorflow does so on TPU); faster start-up for short CPU runs.
+    check_init_checkpoint: refuse an init checkpoint that lacks model weights
+      (checkpoints.check_init_checkpoint); off when mesh-tensorflow's own
+      filters (tpu_estimator_model_fn.init_variable_filter,
+      should_load_variable, init_checkpoint_variable_mapping) select what it
+      restores.
+    init_checkpoint: the checkpoint the estimator initializes from; default
+      the gin value of utils.run.init_checkpoint.
   """
   from mesh_tensorflow.transformer import utils as mtf_utils  # pylint: disable=g-import-not-at-top
   model_dir = estimator.model_dir
@@ -129,8 +138,13 @@ def train_model(estimator, vocabulary, sequence_length, batch_size,
   if seed is not None:
     determinism.seed_everything(seed)
     train_dataset_fn = _with_data_seed(train_dataset_fn, seed)
+  if init_checkpoint is None:
+    init_checkpoint = _query("utils.run.init_checkpoint", None)
+  if not check_init_checkpoint or _custom_init_selection():
+    init_checkpoint = None
   guarded = _GuardedEstimator(
-      estimator, training_hooks(model_dir, check_architecture, check_finite),
+      estimator, training_hooks(model_dir, check_architecture, check_finite,
+                                init_checkpoint),
       saving_listeners(check_finite))
   with checkpoints.keep_operative_config_on_failure(model_dir):
     mtf_utils.train_model(
@@ -172,6 +186,14 @@ def _query(name, default):
     except Exception:  # pylint: disable=broad-except
       return default
   return value
+
+
+def _custom_init_selection():
+  """True if gin selects or renames what init_checkpoint restores."""
+  return any(_query(name, None) for name in (
+      "tpu_estimator_model_fn.init_variable_filter",
+      "should_load_variable.filter_fn",
+      "init_checkpoint_variable_mapping.mapping_fn"))
 
 
 def _model_for_checks(vocabulary, batch_size):
