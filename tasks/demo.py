@@ -8,7 +8,12 @@
                          accuracy
   demo_topic             fortunes quotes by topic (AG-News-like): computers /
                          politics / science / work; accuracy
-  demo_finetune          mixture of the three, proportional to train size
+  demo_same_sentiment    two movie sentences: same sentiment or different
+                         (the cross-attention study, RQ4); accuracy
+  demo_finetune          mixture of the three single-sentence tasks,
+                         proportional to train size
+  demo_multitask         the three and demo_same_sentiment (the demo grid)
+  demo_multitask_small   demo_topic and demo_same_sentiment (the quick grid)
 
 The fine-tuning tasks have train / validation / test splits. Targets are label
 words; at eval t5's string_label_to_class_id maps targets and predictions to
@@ -71,8 +76,51 @@ for _task, _name in FINETUNE_TASKS.items():
       metric_fns=[metrics.accuracy],
       output_features=vocab.OUTPUT_FEATURES)
 
+PAIR_TASKS = {f"demo_{name}": name for name in demo_data.PAIR_SETS}
+
+
+@seqio.map_over_dataset
+def pair_to_text(x, prefix):
+  """{'label', 'first', 'second'} ->
+  {'inputs': '<prefix> first: <first> second: <second>', 'targets': label}
+  (the text tasks/demo_data/spm.pair_inputs measures)."""
+  return {"inputs": tf.strings.join(
+      [prefix, "first:", x["first"], "second:", x["second"]], separator=" "),
+          "targets": x["label"]}
+
+
+for _task, _name in PAIR_TASKS.items():
+  _prefix, _labels = demo_data.PAIR_SETS[_name][:2]
+  seqio.TaskRegistry.add(
+      _task,
+      source=sources.TsvSource(
+          functools.partial(demo_file, _name), demo_data.SPLITS,
+          demo_data.PAIR_TSV_COLUMNS, header=True,
+          allowed={"label": _labels}),
+      preprocessors=[
+          functools.partial(pair_to_text, prefix=_prefix),
+          seqio.preprocessors.tokenize,
+          seqio.CacheDatasetPlaceholder(),
+          seqio.preprocessors.append_eos_after_trim,
+      ],
+      postprocess_fn=functools.partial(
+          postprocessors.string_label_to_class_id, label_classes=list(_labels)),
+      metric_fns=[metrics.accuracy],
+      output_features=vocab.OUTPUT_FEATURES)
+
 seqio.MixtureRegistry.add(
     "demo_finetune", list(FINETUNE_TASKS),
+    default_rate=seqio.mixing_rate_num_examples)
+
+# What the demo grid fine-tunes on: the three single-sentence tasks and the
+# pair task in one mixture, proportional to their training examples.
+seqio.MixtureRegistry.add(
+    "demo_multitask", list(FINETUNE_TASKS) + list(PAIR_TASKS),
+    default_rate=seqio.mixing_rate_num_examples)
+# The smallest mixture with both kinds of task, for `make demo-quick` and tests
+# (its validation and test sets decode fastest).
+seqio.MixtureRegistry.add(
+    "demo_multitask_small", ["demo_topic"] + list(PAIR_TASKS),
     default_rate=seqio.mixing_rate_num_examples)
 
 

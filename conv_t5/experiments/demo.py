@@ -21,23 +21,21 @@ the results of a finished one. Worker logs: <out_dir>/logs/<arch>.log.
 import argparse
 import json
 import os
-import queue
 import shutil
 import signal
-import subprocess
 import sys
-import threading
 import time
 
 from conv_t5 import errors
 from conv_t5.experiments import layout
 from conv_t5.experiments import markers
+from conv_t5.experiments import pool
 from conv_t5.experiments import progress
 from conv_t5.experiments import results
 from conv_t5.experiments import spec as spec_lib
 from conv_t5.experiments import stages as stages_lib
-from conv_t5.experiments import worker
-from conv_t5.training import determinism
+from conv_t5.experiments import table as table_lib
+from conv_t5.experiments import verdicts
 
 PROFILES = {"default": "demo/default.gin", "quick": "demo/quick.gin"}
 
@@ -80,89 +78,23 @@ class Display:
     self._status = ""
 
 
-def _worker_env(data_dir, jobs):
-  env = dict(os.environ)
-  env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  env.setdefault("CUDA_VISIBLE_DEVICES", "")
-  env["PYTHONUNBUFFERED"] = "1"
-  for key, value in determinism.DETERMINISM_ENV.items():  # for seeded runs
-    env.setdefault(key, value)
-  if data_dir:
-    env["CONV_T5_DATA_DIR"] = os.path.abspath(data_dir)
-  if jobs > 1:  # share the cores between the workers
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    env.setdefault("TF_NUM_INTRAOP_THREADS", threads)
-    env.setdefault("TF_NUM_INTEROP_THREADS", threads)
-  return env
-
-
-def _read_lines(arch, pipe, q):
-  for line in pipe:
-    q.put((arch, line))
-  q.put((arch, None))
-
-
-def run_workers(out_dir, archs, jobs, env, tracker, display):
-  """Runs one worker per architecture, at most `jobs` at a time.
-
-  Returns:
-    {arch: exit status}.
-  """
-  log_dir = os.path.join(out_dir, "logs")
-  os.makedirs(log_dir, exist_ok=True)
-  waiting, running, status = list(archs), {}, {}
-  q = queue.Queue()
-  try:
-    while waiting or running:
-      while waiting and len(running) < jobs:
-        arch = waiting.pop(0)
-        log = open(os.path.join(log_dir, f"{arch}.log"), "a")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "conv_t5.experiments.worker", "--worker",
-             "--out_dir", out_dir, "--arch", arch],
-            stdout=subprocess.PIPE, stderr=log, env=env, text=True)
-        running[arch] = (proc, log)
-        tracker.worker_started(arch)
-        threading.Thread(target=_read_lines, args=(arch, proc.stdout, q),
-                         daemon=True).start()
-      try:
-        arch, line = q.get(timeout=0.5)
-      except queue.Empty:
-        display.status(tracker.status())
-        continue
-      if line is None:
-        proc, log = running.pop(arch)
-        status[arch] = proc.wait()
-        log.close()
-        if status[arch] != 0 and not any(
-            n.startswith(arch + "/") for n in tracker.failed):
-          display.line(f"FAILED worker {arch} (exit status {status[arch]}); "
-                       f"see {log_dir}/{arch}.log")
-        continue
-      if line.startswith(worker.PROGRESS_PREFIX):
-        text = tracker.event(json.loads(line[len(worker.PROGRESS_PREFIX):]))
-        if text:
-          display.line(text)
-        display.status(tracker.status())
-      else:
-        running[arch][1].write(line)
-  finally:
-    for proc, log in running.values():  # interrupted: stop the workers
-      proc.terminate()
-    for proc, log in running.values():
-      proc.wait()
-      log.close()
-  return status
-
-
 def collect(spec, out_dir):
-  """The table from t5's eval outputs in the grid's model dirs."""
+  """The table, the control and the verdicts from t5's eval outputs in the
+  grid's model dirs (those whose eval stage is done)."""
   root = layout.models_root(out_dir)
-  evals = [s for s in stages_lib.stages(spec) if s.kind == "eval"]
-  done = [s for s in evals if markers.is_done(s, root)]
-  records = results.collect([s.model_dir(root) for s in done],
-                            split=spec.eval_split)
-  return results.build_table(records, archs=spec.archs, tasks=spec.tasks)
+  done = [s.model_dir(root) for s in stages_lib.stages(spec)
+          if s.kind == "eval" and markers.is_done(s, root)]
+  records = results.collect(done, spec.eval_split, spec.report_split)
+  note = (f" at the fine-tuning checkpoint with the best {spec.eval_split} "
+          f"value of {spec.eval_checkpoints} evaluated"
+          if spec.eval_checkpoints > 1 else " at the last checkpoint")
+  if not spec.report_split:
+    note = " (" + note.strip() + ": optimistic, chosen and reported on the same split)"
+  table = table_lib.build(records, split=spec.report_split or spec.eval_split,
+                          archs=spec.archs, pair_task=spec.pair_task,
+                          note=note)
+  control, found = verdicts.compute(table)
+  return table, control, found
 
 
 def _run_info(spec, out_dir):
@@ -179,16 +111,18 @@ def _run_info(spec, out_dir):
           "stage_seconds_total": round(seconds, 1)}
 
 
-def write_results(table, spec, out_dir):
+def write_results(table, control, found, spec, out_dir):
   """Writes results.{md,png,json} unless results.json already says the same."""
-  payload = dict(table, **_run_info(spec, out_dir))
+  extra = dict(_run_info(spec, out_dir), control=control, verdicts=found,
+               rule=verdicts.RULE)
+  payload = dict(table, **extra)
   path = os.path.join(out_dir, "results.json")
   if os.path.exists(path):
     with open(path) as f:
       if json.load(f) == json.loads(json.dumps(payload)):
         return {k: os.path.join(out_dir, f"results.{k}")
                 for k in ("md", "png", "json")}, False
-  return results.write_all(table, out_dir, _run_info(spec, out_dir)), True
+  return results.write_all(table, out_dir, extra), True
 
 
 def build_data(spec, data_dir, display):
@@ -259,16 +193,17 @@ def main(argv=None):
   all_stages = stages_lib.stages(spec)
   done = [s.name for s in all_stages if markers.is_done(s, root)]
   tracker = progress.Tracker(spec, all_stages, done, jobs)
-  pending_archs = [a for a in spec.archs
-                   if any(s.arch == a and s.name not in done for s in all_stages)]
+  pending = [u for u in stages_lib.units(spec)
+             if any(s.name not in done for s in u.stages(spec))]
   display.line(
-      f"grid: {len(spec.archs)} architectures x {len(spec.tasks)} tasks, "
-      f"{len(all_stages)} stages ({len(done)} already done) in {out_dir}; "
-      f"{min(jobs, max(1, len(pending_archs)))} worker(s); "
+      f"grid: {len(spec.archs)} architectures x {len(spec.seeds)} seed(s), "
+      f"fine-tuned on {', '.join(spec.tasks)}; {len(all_stages)} stages "
+      f"({len(done)} already done) in {out_dir}; "
+      f"{min(jobs, max(1, len(pending)))} worker(s); "
       f"estimated {progress.fmt_seconds(tracker.seconds_left())}")
   try:
-    status = run_workers(out_dir, pending_archs, jobs,
-                         _worker_env(args.data_dir, jobs), tracker, display)
+    status = pool.run(out_dir, pending, jobs,
+                      pool.worker_env(args.data_dir, jobs), tracker, display)
   except KeyboardInterrupt:
     display.clear()
     print("interrupted: finished stages are kept; run the same command again "
@@ -276,9 +211,9 @@ def main(argv=None):
     return 130
   display.clear()
 
-  table = collect(spec, out_dir)
+  table, control, found = collect(spec, out_dir)
   print()
-  print(results.to_markdown(table))
+  print(table_lib.to_markdown(table, verdicts=dict(control=control, **found)))
   print()
   missing = [s.name for s in all_stages if not markers.is_done(s, root)]
   wall = progress.fmt_seconds(time.time() - t0)
@@ -288,7 +223,7 @@ def main(argv=None):
           "the results files were not written. Logs: "
           f"{out_dir}/logs. Run the same command again to resume.")
     return 1
-  paths, written = write_results(table, spec, out_dir)
+  paths, written = write_results(table, control, found, spec, out_dir)
   print(f"grid complete: wall time {wall} for this invocation "
         f"({len(done)} of {len(all_stages)} stages were already done)")
   print(f"{'wrote' if written else 'unchanged'}: {paths['md']}, {paths['png']}")

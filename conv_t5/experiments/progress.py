@@ -37,7 +37,7 @@ class Tracker:
     self.skipped_before = len(self.done)
     self.failed = {}
     self.running = {}   # stage name -> {"step", "target", "from", "t"}
-    self.started_archs = set()
+    self.started_units = set()
     self.rate = dict(DEFAULT_RATE)
     self.overhead = dict(DEFAULT_OVERHEAD)
     self.startup = DEFAULT_STARTUP
@@ -45,8 +45,9 @@ class Tracker:
 
   # --------------------------------------------------------------- events
 
-  def worker_started(self, arch):
-    self.started_archs.add(arch)
+  def unit_started(self, unit):
+    """A worker took `unit` (a stages.Unit name)."""
+    self.started_units.add(unit)
 
   def event(self, ev):
     """Updates the state; returns a line worth printing, or None."""
@@ -99,7 +100,9 @@ class Tracker:
   def _done_line(self, name, ev):
     n = len(self.done)
     if "metrics" in ev:
-      what = ", ".join(f"{k} {v:.1f}" for k, v in sorted(ev["metrics"].items()))
+      what = f"{ev.get('split', '')} " + ", ".join(
+          f"{k[len('demo_'):] if k.startswith('demo_') else k} {v:.1f}"
+          for k, v in sorted(ev["metrics"].items()))
     else:
       rate = ev["stepped"] / ev["step_seconds"] if ev.get("step_seconds") else 0
       what = (f"step {ev['final_step']}, {ev['steps_run']} steps"
@@ -128,11 +131,11 @@ class Tracker:
 
   def seconds_left(self):
     now = self.clock()
-    work, archs = 0.0, set()
+    work, units = 0.0, set()
     for name, stage in self.stages.items():
       if name in self.done or name in self.failed:
         continue
-      archs.add(stage.arch)
+      units.add(stage.unit.name)
       run = self.running.get(name)
       if run is None:
         work += self._stage_cost(stage)
@@ -141,8 +144,9 @@ class Tracker:
       else:
         left = (run["target"] or 0) - run["step"]
         work += max(0.5, left / self._rate(stage.kind))
-    work += self.startup * len(archs - self.started_archs)
-    return work / max(1, min(self.jobs, len(archs)))
+    lanes = max(1, min(self.jobs, len(units)))
+    work += self.startup * max(0, lanes - len(self.started_units))
+    return work / lanes
 
   def status(self):
     """One line: counts, elapsed, time left, and what each worker does."""

@@ -26,8 +26,13 @@ class GridSpec:
   """Everything that decides the grid's numbers (bound in gin/demo/*.gin).
 
   Attributes:
-    archs: architecture names; model config = model_gin.format(arch=...).
-    tasks: fine-tuning tasks (seqio names), each with an eval metric.
+    archs: architecture names (experiments.layout: ARCHS and XATTN_ARCHS);
+      model config = model_gin.format(arch=...).
+    tasks: what each model is fine-tuned on: seqio Tasks, or Mixtures (one
+      fine-tuning run on the mixture, each of its tasks evaluated), each
+      with an eval metric.
+    pair_task: the two-sequence task of the cross-attention study (RQ4),
+      reported apart from the single-sequence tasks ("" if none).
     pretrain_task: the span-corruption task.
     model_gin: model config pattern, e.g. "models/{arch}.tiny.gin".
     model_overrides: gin files parsed right after the model config (sizes).
@@ -37,14 +42,21 @@ class GridSpec:
     eval_batch_size: sequences per decoding batch in eval (0: batch_size).
     pretrain_sequence_length / finetune_sequence_length: {"inputs", "targets"}.
     pretrain_gin / finetune_gin / eval_gin: stage gin files (optimizer,
-      learning-rate schedule, checkpoint interval).
+      learning-rate schedule).
     bindings: extra gin bindings for every stage.
-    eval_split: the split t5's eval decodes and scores.
-    seed: conv_t5.train_model's seed (weights, dropout, data order and
-      noise), the same for every stage; None: unseeded, as T5.
+    eval_split: the split t5's eval decodes at every evaluated checkpoint and
+      the checkpoint is chosen on (model selection).
+    report_split: the split reported, at the checkpoint eval_split chose
+      ("": report eval_split itself).
+    eval_checkpoints: fine-tuning checkpoints evaluated, evenly spaced, the
+      last one included (finetune_steps must be a multiple).
+    seed: the first seed of conv_t5.train_model (weights, dropout, data order
+      and span noise); None: unseeded, as T5 (then num_seeds must be 1).
+    num_seeds: seeds seed, seed + 1, ...: every stage runs once per seed.
   """
   archs: tuple = layout.ARCHS
   tasks: tuple = ("demo_movie_sentiment", "demo_tweet_sentiment", "demo_topic")
+  pair_task: str = ""
   pretrain_task: str = "demo_span_corruption"
   model_gin: str = "models/{arch}.tiny.gin"
   model_overrides: tuple = ()
@@ -61,12 +73,45 @@ class GridSpec:
   eval_gin: tuple = ()
   bindings: tuple = ()
   eval_split: str = "validation"
+  report_split: str = ""
+  eval_checkpoints: int = 1
   seed: int = None
+  num_seeds: int = 1
 
   def __post_init__(self):
     for f in dataclasses.fields(self):  # gin binds lists; keep tuples
       if isinstance(getattr(self, f.name), list):
         object.__setattr__(self, f.name, tuple(getattr(self, f.name)))
+
+  @property
+  def seeds(self):
+    """The seeds every stage runs with: (None,) for an unseeded grid."""
+    if self.seed is None:
+      return (None,)
+    return tuple(range(self.seed, self.seed + self.num_seeds))
+
+  @property
+  def save_every(self):
+    """Fine-tuning checkpoint interval: eval_checkpoints per run."""
+    return self.finetune_steps // self.eval_checkpoints
+
+  def check(self):
+    """Raises ValueError naming the first inconsistent field."""
+    known = layout.ARCHS + layout.XATTN_ARCHS
+    unknown = [a for a in self.archs if a not in known]
+    if unknown:
+      raise ValueError(
+          f"unknown architectures {unknown}; known: {list(known)}")
+    if self.num_seeds < 1 or (self.seed is None and self.num_seeds != 1):
+      raise ValueError(
+          f"GridSpec.num_seeds = {self.num_seeds}: needs GridSpec.seed set "
+          "(an integer) and num_seeds >= 1.")
+    if (self.eval_checkpoints < 1
+        or self.finetune_steps % self.eval_checkpoints):
+      raise ValueError(
+          f"GridSpec.eval_checkpoints = {self.eval_checkpoints} must be >= 1 "
+          f"and divide GridSpec.finetune_steps = {self.finetune_steps}.")
+    return self
 
   def to_json(self):
     return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -88,9 +133,5 @@ def spec_from_gin(gin_files, bindings=()):
     logging.disable(logging.NOTSET)
   spec = GridSpec()
   gin.clear_config()
-  unknown = [a for a in spec.archs if a not in layout.ARCHS]
-  if unknown:
-    raise ValueError(
-        f"unknown architectures {unknown}; known: {list(layout.ARCHS)}")
-  return spec
+  return spec.check()
 

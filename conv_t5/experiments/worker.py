@@ -1,23 +1,35 @@
-"""The grid's worker process: runs one architecture's stages on t5's MtfModel.
+"""The grid's worker process: runs units (an architecture and a seed) on t5's
+MtfModel, one after another, as the driver hands them out.
 
-    python -m conv_t5.experiments.worker --worker --out_dir D --arch A
+    python -m conv_t5.experiments.worker --worker --out_dir D
 
-(started by conv_t5.experiments.demo, one process per architecture; the old
-`python -m conv_t5.grid --worker ...` still works). For every stage of the
-architecture not yet done (experiments.markers), in run order
-(experiments.stages): the gin config is parsed afresh, then the stage runs
-on experiments.hooked_model.HookedMtfModel:
+(started by conv_t5.experiments.demo, `jobs` of them; the old
+`python -m conv_t5.grid --worker ...` still works). The worker says "ready"
+on stdout, then reads commands on stdin, one a line: `run <unit>` runs the
+not-yet-done stages of that unit (experiments.stages, markers), `exit` ends
+it. For every stage the gin config is parsed afresh, then it runs on
+experiments.hooked_model.HookedMtfModel:
 
-    <arch>/pretrain                 MtfModel.train on the span-corruption task
-    <arch>/pretrained/<task>        MtfModel.finetune from <arch>/pretrain
-    <arch>/scratch/<task>           MtfModel.train on the task, random init
-    <arch>/{pretrained,scratch}/<task>/validation_eval    MtfModel.eval
+    .../<arch>/pretrain              MtfModel.train on the span-corruption task
+    .../<arch>/pretrained/<task>     MtfModel.train from the pre-training
+                                     checkpoint (init_checkpoint)
+    .../<arch>/scratch/<task>        MtfModel.train on the task, random init
+    ... eval                         MtfModel.eval of eval_checkpoints
+                                     checkpoints on eval_split, then of the
+                                     chosen ones on report_split
 
 (model dirs under <out_dir>/models: experiments.layout). Re-running skips
 done stages; an interrupted training stage resumes from its latest checkpoint
-(the Estimator restores it); an interrupted eval starts over in a clean
-validation_eval/. Progress goes to stdout as JSON lines prefixed by
+(the Estimator restores it); an interrupted eval starts over in clean
+<split>_eval/ dirs. Progress goes to stdout as JSON lines prefixed by
 PROGRESS_PREFIX; logs to stderr.
+
+Why not MtfModel.finetune: it parses the pre-trained model's
+operative_config.gin over the current config, so the fine-tuning recipe (the
+learning rate, dropout, checkpoint interval of finetune_gin) would silently
+be the pre-training one for pre-trained models and not for models from
+scratch. The grid parses the same fine-tuning config for both and passes
+the checkpoint as init_checkpoint, which is what finetune does besides.
 """
 
 import argparse
@@ -52,57 +64,71 @@ def _parse_gin(spec, stage, bindings=()):
                list(spec.bindings) + list(bindings))
 
 
+def _start_step(spec, stage, root):
+  """The step a fine-tuning run starts from: the pre-training's last, or 0."""
+  if stage.init != "pretrained":
+    return 0
+  pre = stage.pretrain_stage()
+  marker = markers.read_marker(pre, root)
+  if marker is None:
+    raise RuntimeError(f"{stage.name} needs {pre.name}, which is not done")
+  return marker["final_step"]
+
+
+def eval_steps(spec, start):
+  """The fine-tuning checkpoints evaluated: eval_checkpoints of them, evenly
+  spaced after `start`, the last one included."""
+  return [start + k * spec.save_every
+          for k in range(1, spec.eval_checkpoints + 1)]
+
+
 def run_train_stage(spec, stage, root, emit):
   """Pre-trains or fine-tunes (from a checkpoint or scratch) to the target."""
   model_dir = stage.model_dir(root)
   markers.gfile().makedirs(model_dir)
-  bindings, pretrained = [], None
+  bindings, init_checkpoint = [], None
   if stage.kind == "pretrain":
     task, seq = spec.pretrain_task, spec.pretrain_sequence_length
+    start = 0
     target = spec.pretrain_steps
     bindings.append(f"learning_rate_schedule_noam.total_train_steps = {target}")
   else:
     task, seq = stage.task, spec.finetune_sequence_length
-    target = spec.finetune_steps
-    if stage.init == "pretrained":
-      pre = stages_lib.Stage("pretrain", stage.arch)
-      marker = markers.read_marker(pre, root)
-      if marker is None:
-        raise RuntimeError(f"{stage.name} needs {pre.name}, which is not done")
-      pretrained = (pre.model_dir(root), marker["final_step"])
-      target += marker["final_step"]
+    start = _start_step(spec, stage, root)
+    target = start + spec.finetune_steps
+    # A checkpoint at every evaluated step, all of them kept.
+    bindings += [f"MtfModel.save_checkpoints_steps = {spec.save_every}",
+                 f"MtfModel.keep_checkpoint_max = {spec.eval_checkpoints + 2}"]
+    if start:
+      init_checkpoint = os.path.join(stage.pretrain_stage().model_dir(root),
+                                     f"model.ckpt-{start}")
   fingerprint = {"stage": stage.name, "task": task, "target_step": target,
-                 "init_from": pretrained and os.path.join(
-                     layout.relative_dir(stage.arch),
-                     "model.ckpt-%d" % pretrained[1]),
+                 "init_from": init_checkpoint and os.path.relpath(
+                     init_checkpoint, root),
                  "gin": stages_lib.stage_gin(spec, stage),
-                 "bindings": list(spec.bindings),
+                 "bindings": list(bindings) + list(spec.bindings),
                  "batch_size": spec.batch_size, "sequence_length": seq,
-                 "seed": spec.seed}
+                 "seed": stage.seed}
   markers.check_intent(model_dir, fingerprint)
   _parse_gin(spec, stage, bindings)
   existing = latest_step(model_dir)
-  start = existing or (pretrained[1] if pretrained else 0)
-  emit({"ev": "start", "stage": stage.name, "from_step": start,
-        "resumed": existing > 0, "target": target})
+  resumed_from = existing or start
+  emit({"ev": "start", "stage": stage.name, "from_step": resumed_from,
+        "resumed": existing > start, "target": target})
   from conv_t5.experiments import hooked_model  # pylint: disable=g-import-not-at-top
   hook = hooked_model.ProgressHook(emit, stage, target)
   model = hooked_model.HookedMtfModel(
-      model_dir, tpu=None, mesh_shape="", hooks=[hook], seed=spec.seed,
+      model_dir, tpu=None, mesh_shape="", hooks=[hook], seed=stage.seed,
       batch_size=spec.batch_size, sequence_length=seq)
   t0 = time.time()
-  if pretrained:
-    model.finetune(task, spec.finetune_steps, pretrained_model_dir=pretrained[0],
-                   pretrained_checkpoint_step=pretrained[1])
-  else:
-    model.train(task, target)
+  model.train(task, target, init_checkpoint=init_checkpoint)
   final = latest_step(model_dir)
   if final != target:
     raise RuntimeError(f"{stage.name}: training stopped at step {final}, "
                        f"not at the target {target}")
   step_seconds = (hook.last[1] - hook.first[1]) if hook.first else 0.0
   return {"stage": stage.name, "task": task, "final_step": final,
-          "started_from_step": start, "steps_run": final - start,
+          "started_from_step": start, "steps_run": final - resumed_from,
           "seconds": round(time.time() - t0, 2),
           "step_seconds": round(step_seconds, 2),
           "stepped": (hook.last[0] - hook.first[0]) if hook.first else 0,
@@ -110,19 +136,22 @@ def run_train_stage(spec, stage, root, emit):
 
 
 def run_eval_stage(spec, stage, root, emit):
-  """t5's eval of the fine-tuned model's final checkpoint on eval_split."""
+  """t5's eval of the evaluated checkpoints on eval_split; then, per task,
+  of the checkpoint with the best value there on report_split."""
   from conv_t5.experiments import hooked_model  # pylint: disable=g-import-not-at-top
   from conv_t5.experiments import results  # pylint: disable=g-import-not-at-top
   gfile = markers.gfile()
   model_dir = stage.model_dir(root)
-  trained = markers.read_marker(stage.train_stage(), root)
-  if trained is None:
+  if markers.read_marker(stage.train_stage(), root) is None:
     raise RuntimeError(f"{stage.name} needs {stage.train_stage().name}")
-  step = trained["final_step"]
-  eval_dir = os.path.join(model_dir, f"{spec.eval_split}_eval")
-  if gfile.exists(eval_dir):  # left by an interrupted eval: start over
-    gfile.rmtree(eval_dir)
-  gfile.makedirs(eval_dir)
+  steps = eval_steps(spec, _start_step(spec, stage, root))
+  splits = [spec.eval_split] + ([spec.report_split] if spec.report_split
+                                else [])
+  for split in splits:  # left by an interrupted eval: start over
+    directory = results.eval_dir(model_dir, split)
+    if gfile.exists(directory):
+      gfile.rmtree(directory)
+    gfile.makedirs(directory)
   _parse_gin(spec, stage)
   emit({"ev": "start", "stage": stage.name})
   t0 = time.time()
@@ -130,55 +159,34 @@ def run_eval_stage(spec, stage, root, emit):
       model_dir, tpu=None, mesh_shape="",
       batch_size=spec.eval_batch_size or spec.batch_size,
       sequence_length=spec.finetune_sequence_length)
-  model.eval(stage.task, checkpoint_steps=step, split=spec.eval_split)
-  found = results.read_eval_dir(eval_dir).get(stage.task, {})
-  metrics = {name: by_step[step] for name, by_step in found.items()
-             if step in by_step}
-  if not metrics:
-    raise RuntimeError(f"{stage.name}: t5's eval wrote no metric for step "
-                       f"{step} to {eval_dir}")
-  return {"stage": stage.name, "step": step, "metrics": metrics,
-          "seconds": round(time.time() - t0, 2),
+  model.eval(stage.task, checkpoint_steps=steps, split=spec.eval_split)
+  chosen = {}
+  for task, metrics in results.read_eval_dir(
+      results.eval_dir(model_dir, spec.eval_split)).items():
+    name = results.pick_metric(metrics)
+    missing = [s for s in steps if s not in metrics.get(name, {})]
+    if missing:
+      raise RuntimeError(f"{stage.name}: t5's eval wrote no {name} of {task} "
+                         f"for steps {missing}")
+    chosen[task] = results.choose_step(metrics[name])
+  if not chosen:
+    raise RuntimeError(f"{stage.name}: t5's eval wrote no metric to "
+                       f"{results.eval_dir(model_dir, spec.eval_split)}")
+  if spec.report_split:
+    model.eval(stage.task, checkpoint_steps=sorted(set(chosen.values())),
+               split=spec.report_split)
+  records = results.run_records(model_dir, spec.eval_split, spec.report_split)
+  reported = spec.report_split or spec.eval_split
+  return {"stage": stage.name, "steps": steps, "chosen": chosen,
+          "metrics": {r["task"]: r["value"] for r in records
+                      if r["split"] == reported},
+          "split": reported, "seconds": round(time.time() - t0, 2),
           "machine": machine.summary()}
 
 
-def _die_with_parent():
-  """Exits this worker if the process that started it goes away."""
-  parent = os.getppid()
-
-  def watch():
-    while True:
-      time.sleep(2)
-      if os.getppid() != parent:
-        os._exit(3)  # pylint: disable=protected-access
-  threading.Thread(target=watch, daemon=True).start()
-
-
-def run_worker(out_dir, arch):
-  """Runs the not-yet-done stages of one architecture, in order."""
-  _die_with_parent()
-  lock = threading.Lock()
-
-  def emit(event):
-    with lock:
-      sys.stdout.write(PROGRESS_PREFIX + json.dumps(event) + "\n")
-      sys.stdout.flush()
-
-  spec = markers.load_spec(out_dir)
-  root = layout.models_root(out_dir)
-  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-  tf.disable_v2_behavior()
-  tf.logging.set_verbosity(tf.logging.INFO)
-  tf_logger = logging.getLogger("tensorflow")
-  tf_logger.propagate = False  # once, with a time stamp, into the worker's log
-  for handler in tf_logger.handlers:
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-  import conv_t5.tasks  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
-  import t5.models  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import  (MtfModel in gin)
-  for stage in stages_lib.stages(spec):
-    if stage.arch != arch:
-      continue
+def run_unit(spec, unit, root, emit):
+  """Runs the not-yet-done stages of one unit; returns 0, or 1 on failure."""
+  for stage in unit.stages(spec):
     if markers.is_done(stage, root):
       emit({"ev": "skip", "stage": stage.name})
       continue
@@ -195,15 +203,75 @@ def run_worker(out_dir, arch):
   return 0
 
 
+def _die_with_parent():
+  """Exits this worker if the process that started it goes away."""
+  parent = os.getppid()
+
+  def watch():
+    while True:
+      time.sleep(2)
+      if os.getppid() != parent:
+        os._exit(3)  # pylint: disable=protected-access
+  threading.Thread(target=watch, daemon=True).start()
+
+
+def _prepare_process():
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  tf.disable_v2_behavior()
+  tf.logging.set_verbosity(tf.logging.INFO)
+  tf_logger = logging.getLogger("tensorflow")
+  tf_logger.propagate = False  # once, with a time stamp, into the worker's log
+  for handler in tf_logger.handlers:
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+  import conv_t5.tasks  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
+  import t5.models  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import  (MtfModel in gin)
+
+
+def run_worker(out_dir, commands=sys.stdin):
+  """Says ready, then runs the units named on `commands` until `exit`."""
+  _die_with_parent()
+  lock = threading.Lock()
+
+  def emit(event):
+    with lock:
+      sys.stdout.write(PROGRESS_PREFIX + json.dumps(event) + "\n")
+      sys.stdout.flush()
+
+  spec = markers.load_spec(out_dir)
+  root = layout.models_root(out_dir)
+  _prepare_process()
+  emit({"ev": "ready"})
+  failed = 0
+  for line in commands:
+    words = line.split()
+    if not words or words[0] == "exit":
+      break
+    if words[0] != "run" or len(words) != 2:
+      raise ValueError(f"worker: unknown command {line.strip()!r}")
+    unit = stages_lib.Unit.from_name(words[1])
+    status = run_unit(spec, unit, root, emit)
+    failed |= status
+    emit({"ev": "unit_done", "unit": unit.name, "status": status})
+  return failed
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(
       prog="python -m conv_t5.experiments.worker",
       description="Worker of the grid (started by `python -m conv_t5.demo`).")
   parser.add_argument("--worker", action="store_true", required=True)
   parser.add_argument("--out_dir", required=True)
-  parser.add_argument("--arch", required=True)
+  parser.add_argument("--arch", default=None,
+                      help="run every unit of this architecture, then exit "
+                           "(instead of reading commands on stdin)")
   args = parser.parse_args(argv)
-  return run_worker(args.out_dir, args.arch)
+  commands = sys.stdin
+  if args.arch:
+    spec = markers.load_spec(args.out_dir)
+    commands = [f"run {u.name}" for u in stages_lib.units(spec)
+                if u.arch == args.arch]
+  return run_worker(args.out_dir, commands)
 
 
 if __name__ == "__main__":

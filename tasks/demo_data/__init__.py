@@ -12,6 +12,8 @@ sets to ./data):
   demo/movie_sentiment/{train,validation,test}.tsv   SST-2-like
   demo/tweet_sentiment/{train,validation,test}.tsv   Sentiment140-like
   demo/topic/{train,validation,test}.tsv             AG-News-like
+  demo/same_sentiment/{train,validation,test}.tsv    two sentences: same
+                            sentiment? (RQ4; label, first, second)
   demo/stats.json           sizes and token lengths under the 8k vocabulary
   demo/MANIFEST.json        sha256 of every file (written last: the stamp)
   spm/conv_t5_8k.model      SentencePiece, 8000 pieces, on demo/pretrain/train
@@ -23,7 +25,7 @@ after each build. When MANIFEST.json matches the files and the recorded
 checksums, build() returns at once (it only hashes ~10 MB).
 
 One module per builder: archives (fetch, verify and read the source
-archives), finetune_sets, pretraining (the corpus, with no text of the
+archives), finetune_sets, pairs (the two-sequence set), pretraining (the corpus, with no text of the
 fine-tuning sets), spm (the SentencePiece model, token statistics),
 manifest (the stamp and the checksum check, checksums.py being the record);
 outputs says what is written where.
@@ -41,6 +43,7 @@ from conv_t5.tasks.demo_data import archives
 from conv_t5.tasks.demo_data import finetune_sets
 from conv_t5.tasks.demo_data import manifest
 from conv_t5.tasks.demo_data import outputs
+from conv_t5.tasks.demo_data import pairs
 from conv_t5.tasks.demo_data import pretraining
 from conv_t5.tasks.demo_data import spm
 # What the tasks (tasks/demo.py) and users read from this package.
@@ -49,6 +52,8 @@ from conv_t5.tasks.demo_data.manifest import is_built
 from conv_t5.tasks.demo_data.manifest import record_checksums
 from conv_t5.tasks.demo_data.outputs import expected_files  # noqa: F401
 from conv_t5.tasks.demo_data.outputs import FINETUNE_SETS
+from conv_t5.tasks.demo_data.outputs import PAIR_SETS
+from conv_t5.tasks.demo_data.outputs import PAIR_TSV_COLUMNS  # noqa: F401
 from conv_t5.tasks.demo_data.outputs import split_path  # noqa: F401
 from conv_t5.tasks.demo_data.outputs import SPLITS  # noqa: F401
 from conv_t5.tasks.demo_data.outputs import TOPICS  # noqa: F401
@@ -89,6 +94,11 @@ def build(data_dir=None, raw_dir=None, force=False, verify=True, log=None):
       outputs.write_lines(
           paths[name][split],
           ["\t".join(TSV_COLUMNS)] + [f"{l}\t{t}" for l, t in rows])
+  pair_splits = pairs.from_sources(vader, finetune["movie_sentiment"])
+  for split, rows in pair_splits.items():
+    outputs.write_lines(
+        paths["same_sentiment"][split],
+        ["\t".join(outputs.PAIR_TSV_COLUMNS)] + ["\t".join(r) for r in rows])
 
   excluded = [t for _, _, t in vader["movies"] + vader["tweets"]]
   excluded += [q for topic in outputs.TOPICS for q in fortunes[topic]]
@@ -100,7 +110,8 @@ def build(data_dir=None, raw_dir=None, force=False, verify=True, log=None):
   log(f"wrote splits in {time.time() - start:.1f}s; training SentencePiece")
 
   spm.train(data_dir)
-  stats = spm.token_stats(paths["spm_model"], finetune, train)
+  stats = spm.token_stats(paths["spm_model"], finetune, train,
+                          {"same_sentiment": pair_splits})
   stats["pretrain"].update(corpus_stats, docs={"train": len(train),
                                                "validation": len(validation)})
   stats["sources"] = {n: {"archive": os.path.basename(p),
@@ -139,7 +150,7 @@ def main(argv=None):
     print(f"recorded checksums in {record_checksums(paths['data_dir'])}")
   with open(paths["stats"]) as f:
     stats = json.load(f)
-  for name in FINETUNE_SETS:
+  for name in (*FINETUNE_SETS, *PAIR_SETS):
     s = stats[name]
     print(f"{name}: {s['examples']}  inputs tokens p50/p95/max "
           f"{s['inputs_tokens']['p50']}/{s['inputs_tokens']['p95']}/"

@@ -15,8 +15,14 @@ CHECKSUMS = {
         '571364b1c59f675390c8a09828c91c5597ace091fc5cf0317bcaed40696af460',
     'demo/pretrain/validation.txt':
         '02f9c22ee9c01d1a3b7dcb09625b5d05b1897ee34bf0b01204e2024c2e743186',
+    'demo/same_sentiment/test.tsv':
+        'c02d5120c9610ccf23520efcb17cff0ce743d62bf89415787ee2e66048404774',
+    'demo/same_sentiment/train.tsv':
+        '2271432e7ab57949f344684da88907226f3b585472f539542ccd408292ef35ba',
+    'demo/same_sentiment/validation.tsv':
+        'd10b97e0b24948161b79f29b27c24d27bd2058e1c7b731d3ba954c237d84b559',
     'demo/stats.json':
-        '6a46172647ca776ecad0db4dbf66462a584167be2c67994872f69af3501ce524',
+        'eafd2cca5fb0ac963c8000752f9ccaa1649270c4e02a9c07701f40cb97663f0b',
     'demo/topic/test.tsv':
         'e0ee694ffb14d0ab522bb9e04d01a3f00a6429a8b3856bf38ebe184c74c99a4a',
     'demo/topic/train.tsv':

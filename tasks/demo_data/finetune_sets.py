@@ -62,14 +62,18 @@ def _stratified(name, items, labels, n_validation, n_test, train_cap):
   return splits
 
 
+def sentiment_items(rows):
+  """[(negative|positive, text)] of rated (id, valence, text) rows: neutral
+  ones (|valence| < VALENCE_MIN) and duplicates dropped."""
+  return _dedupe([(outputs.SENTIMENT_LABELS[v > 0], t) for _, v, t in rows
+                  if abs(v) >= VALENCE_MIN and t])
+
+
 def from_sources(vader, fortunes):
   """{set name: {split: [(label, text)]}} from the read sources."""
-  def sentiment(rows):
-    return _dedupe([(outputs.SENTIMENT_LABELS[v > 0], t) for _, v, t in rows
-                    if abs(v) >= VALENCE_MIN and t])
   items = {
-      "movie_sentiment": sentiment(vader["movies"]),
-      "tweet_sentiment": sentiment(vader["tweets"]),
+      "movie_sentiment": sentiment_items(vader["movies"]),
+      "tweet_sentiment": sentiment_items(vader["tweets"]),
       "topic": _dedupe([(topic, q) for topic in outputs.TOPICS
                         for q in fortunes[topic]
                         if len(q.split()) <= TOPIC_MAX_WORDS]),

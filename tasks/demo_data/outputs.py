@@ -5,6 +5,8 @@ Into <data_dir>:
 
   demo/pretrain/{train,validation}.txt      pre-training corpus, a doc a line
   demo/<set>/{train,validation,test}.tsv    the fine-tuning sets (label, text)
+  demo/same_sentiment/{train,validation,test}.tsv   the pair set (label,
+                            first, second)
   demo/stats.json           sizes and token lengths under the 8k vocabulary
   demo/MANIFEST.json        sha256 of every file (written last: the stamp)
   spm/conv_t5_8k.{model,vocab}              the SentencePiece model
@@ -12,7 +14,7 @@ Into <data_dir>:
 
 import os
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 SEED = "conv_t5-demo-1"
 DEMO_DIR = "demo"
 SPM_PREFIX = os.path.join("spm", "conv_t5_8k")
@@ -27,8 +29,15 @@ FINETUNE_SETS = {
                         100, 200, 2000),
     "topic": ("topic quote:", TOPICS, 50, 100, 400),
 }
+# The two-sequence set of the cross-attention study (RQ4, pairs.py):
+# name -> (task input prefix, labels, per-class validation/test sizes, train cap)
+PAIR_SETS = {
+    "same_sentiment": ("same_sentiment", ("same", "different"), 100, 200,
+                       1000),
+}
 SPLITS = ("train", "validation", "test")
 TSV_COLUMNS = ("label", "text")
+PAIR_TSV_COLUMNS = ("label", "first", "second")
 
 
 def split_path(name, split):
@@ -39,7 +48,8 @@ def split_path(name, split):
 def expected_files():
   """Relative paths of every checksummed output."""
   files = [split_path("pretrain", s) for s in ("train", "validation")]
-  files += [split_path(n, s) for n in FINETUNE_SETS for s in SPLITS]
+  files += [split_path(n, s) for n in (*FINETUNE_SETS, *PAIR_SETS)
+            for s in SPLITS]
   return files + [SPM_PREFIX + ".model", SPM_PREFIX + ".vocab",
                   os.path.join(DEMO_DIR, "stats.json")]
 
@@ -53,7 +63,7 @@ def paths(data_dir):
          "manifest": os.path.join(data_dir, DEMO_DIR, "MANIFEST.json")}
   out["pretrain"] = {s: os.path.join(data_dir, split_path("pretrain", s))
                      for s in ("train", "validation")}
-  for name in FINETUNE_SETS:
+  for name in (*FINETUNE_SETS, *PAIR_SETS):
     out[name] = {s: os.path.join(data_dir, split_path(name, s))
                  for s in SPLITS}
   return out

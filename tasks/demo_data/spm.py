@@ -51,6 +51,12 @@ def train(data_dir):
   return path
 
 
+def pair_inputs(prefix, first, second):
+  """A pair's input text, as the same_sentiment task builds it (tasks/demo.py
+  joins the same pieces with spaces)."""
+  return f"{prefix} first: {first} second: {second}"
+
+
 def _summary(values):
   values = sorted(values)
   def pct(q):
@@ -60,7 +66,7 @@ def _summary(values):
           "max": values[-1]}
 
 
-def token_stats(model_path, finetune, pretrain_train):
+def token_stats(model_path, finetune, pretrain_train, pair_sets=None):
   """Token lengths (with EOS) of what the demo tasks feed the model."""
   import sentencepiece  # pylint: disable=g-import-not-at-top
   sp = sentencepiece.SentencePieceProcessor(model_file=model_path)
@@ -76,6 +82,17 @@ def token_stats(model_path, finetune, pretrain_train):
             l for l, _ in splits[s]).items())) for s in outputs.SPLITS},
         "inputs_tokens": _summary(lengths(f"{prefix} {t}" for _, t in rows)),
         "targets_tokens": _summary(lengths(l for l, _ in rows)),
+    }
+  for name, splits in (pair_sets or {}).items():
+    prefix = outputs.PAIR_SETS[name][0]
+    rows = [r for s in outputs.SPLITS for r in splits[s]]
+    stats[name] = {
+        "examples": {s: len(splits[s]) for s in outputs.SPLITS},
+        "labels": {s: dict(sorted(collections.Counter(
+            r[0] for r in splits[s]).items())) for s in outputs.SPLITS},
+        "inputs_tokens": _summary(lengths(
+            pair_inputs(prefix, a, b) for _, a, b in rows)),
+        "targets_tokens": _summary(lengths(r[0] for r in rows)),
     }
   stats["pretrain"] = {"train_docs_tokens": _summary(lengths(pretrain_train))}
   return stats

@@ -1,5 +1,5 @@
-"""The grid (conv_t5.experiments: spec, stages, markers): its stages, layout,
-config and markers (no training here: see test_demo.py)."""
+"""The grid (conv_t5.experiments: spec, stages, markers, worker): its units,
+stages, layout, config and markers (no training here: see test_demo.py)."""
 
 import json
 import os
@@ -7,11 +7,11 @@ import os
 import pytest
 
 from conv_t5 import config
-from conv_t5 import files
 from conv_t5.experiments import layout
 from conv_t5.experiments import markers
 from conv_t5.experiments import spec as spec_lib
 from conv_t5.experiments import stages as stages_lib
+from conv_t5.experiments import worker
 
 
 @pytest.fixture(scope="module")
@@ -25,88 +25,161 @@ def quick_spec():
 
 
 def test_default_grid_is_the_papers_grid(default_spec):
-  assert default_spec.archs == layout.ARCHS
-  assert default_spec.tasks == ("demo_movie_sentiment", "demo_tweet_sentiment",
-                                "demo_topic")
+  assert default_spec.archs[:4] == layout.ARCHS
+  assert set(default_spec.archs[4:]) <= set(layout.XATTN_ARCHS)
+  assert default_spec.tasks == ("demo_multitask",)
+  assert default_spec.pair_task == "demo_same_sentiment"
+  assert default_spec.seeds == (1, 2, 3)
+  assert (default_spec.eval_split, default_spec.report_split) == (
+      "validation", "test")
   stages = stages_lib.stages(default_spec)
   kinds = [s.kind for s in stages]
+  n = len(default_spec.archs) * 3
   assert (kinds.count("pretrain"), kinds.count("finetune"),
-          kinds.count("eval")) == (4, 24, 24)
+          kinds.count("eval")) == (n, 2 * n, 2 * n)
   assert len({s.name for s in stages}) == len(stages)
+
+
+def test_units_are_seed_major_and_name_round_trips(default_spec):
+  units = stages_lib.units(default_spec)
+  assert [u.seed for u in units[:len(default_spec.archs)]] == [1] * len(
+      default_spec.archs)
+  for unit in units:
+    assert stages_lib.Unit.from_name(unit.name) == unit
+  assert stages_lib.Unit.from_name("transformer") == stages_lib.Unit(
+      "transformer", None)
 
 
 def test_quick_grid_is_smaller_but_complete(quick_spec, default_spec):
   assert quick_spec.pretrain_steps < default_spec.pretrain_steps
   assert quick_spec.finetune_steps < default_spec.finetune_steps
+  assert len(quick_spec.seeds) >= 2  # the intervals are exercised
   kinds = [s.kind for s in stages_lib.stages(quick_spec)]
   assert set(kinds) == {"pretrain", "finetune", "eval"}
   assert len(quick_spec.archs) >= 2 and "transformer" in quick_spec.archs
 
 
 def test_stage_order_pretrains_first_and_evals_after_training(default_spec):
-  stages = stages_lib.stages(default_spec)
-  for i, s in enumerate(stages):
-    if s.kind == "finetune" and s.init == "pretrained":
-      assert stages_lib.Stage("pretrain", s.arch) in stages[:i]
-    if s.kind == "eval":
-      assert stages[i - 1] == s.train_stage()
+  for unit in stages_lib.units(default_spec)[:3]:
+    stages = unit.stages(default_spec)
+    assert stages[0] == stages_lib.Stage("pretrain", unit.arch,
+                                         seed=unit.seed)
+    for i, s in enumerate(stages):
+      assert (s.arch, s.seed) == (unit.arch, unit.seed)
+      if s.kind == "finetune" and s.init == "pretrained":
+        assert s.pretrain_stage() in stages[:i]
+      if s.kind == "eval":
+        assert stages[i - 1] == s.train_stage()
 
 
 def test_layout_is_what_the_collector_reads(tmp_path):
   root = str(tmp_path)
-  ft = stages_lib.Stage("finetune", "conv_dilated", "scratch", "demo_topic")
-  assert ft.model_dir(root) == os.path.join(root, "conv_dilated/scratch/demo_topic")
+  ft = stages_lib.Stage("finetune", "conv_dilated", "scratch", "demo_topic", 3)
+  assert ft.model_dir(root) == os.path.join(
+      root, "seed_3/conv_dilated/scratch/demo_topic")
   assert layout.describe(ft.model_dir(root)) == ("conv_dilated", "scratch",
                                                   "demo_topic")
-  ev = stages_lib.Stage("eval", "conv_dilated", "scratch", "demo_topic")
+  assert layout.seed_of(ft.model_dir(root)) == 3
+  ev = ft.train_stage()
   assert ev.model_dir(root) == ft.model_dir(root)
-  assert (ft.marker, ev.marker) == ("train_done.json", "eval_done.json")
-  assert stages_lib.Stage("pretrain", "transformer").model_dir(root).endswith(
-      "transformer/pretrain")
+  pre = ft.pretrain_stage()
+  assert pre.model_dir(root) == os.path.join(root, "seed_3/conv_dilated/pretrain")
+  assert layout.seed_of(pre.model_dir(root)) == 3
+  assert (ft.marker, stages_lib.Stage("eval", "x").marker) == (
+      "train_done.json", "eval_done.json")
+  unseeded = stages_lib.Stage("pretrain", "transformer")
+  assert unseeded.model_dir(root) == os.path.join(root, "transformer/pretrain")
+  assert layout.seed_of(unseeded.model_dir(root)) is None
 
 
 def test_spec_round_trips_through_json(default_spec):
-  again = spec_lib.GridSpec.from_json(json.loads(json.dumps(default_spec.to_json())))
+  again = spec_lib.GridSpec.from_json(
+      json.loads(json.dumps(default_spec.to_json())))
   assert again == default_spec
 
 
-def test_unknown_arch_is_refused():
-  with pytest.raises(ValueError, match="unknown architectures"):
-    spec_lib.spec_from_gin(["demo/quick.gin"], ["GridSpec.archs = ['lstm']"])
+@pytest.mark.parametrize("binding, message", [
+    ("GridSpec.archs = ['lstm']", "unknown architectures"),
+    ("GridSpec.eval_checkpoints = 7", "divide GridSpec.finetune_steps"),
+    ("GridSpec.seed = None", "needs GridSpec.seed"),
+    ("GridSpec.num_seeds = 0", "num_seeds = 0"),
+])
+def test_a_bad_spec_is_refused_naming_the_field(binding, message):
+  with pytest.raises(ValueError, match=message):
+    spec_lib.spec_from_gin(["demo/quick.gin"], [binding])
+
+
+def test_eval_steps_are_the_saved_checkpoints(default_spec):
+  every = default_spec.save_every
+  assert every * default_spec.eval_checkpoints == default_spec.finetune_steps
+  assert worker.eval_steps(default_spec, 0) == [
+      every * k for k in range(1, default_spec.eval_checkpoints + 1)]
+  assert worker.eval_steps(default_spec, 1000)[-1] == (
+      1000 + default_spec.finetune_steps)
 
 
 def test_an_out_dir_of_another_grid_is_refused(tmp_path, quick_spec):
   out = str(tmp_path)
   markers.init_out_dir(quick_spec, out)
   markers.init_out_dir(quick_spec, out)  # same grid: fine
-  other = spec_lib.GridSpec.from_json(dict(quick_spec.to_json(), finetune_steps=7))
+  other = spec_lib.GridSpec.from_json(
+      dict(quick_spec.to_json(), finetune_steps=8))
   with pytest.raises(spec_lib.GridMismatchError, match="finetune_steps"):
     markers.init_out_dir(other, out)
 
 
-def test_markers_are_written_atomically(tmp_path):
-  stage = stages_lib.Stage("pretrain", "transformer")
+def test_the_worker_writes_each_marker_when_its_stage_ends(tmp_path,
+                                                           quick_spec,
+                                                           monkeypatch):
+  """run_unit runs the stages not done, in order, writes each one's marker
+  through conv_t5.files (atomically) and stops at the first failure."""
   root = str(tmp_path)
-  assert not markers.is_done(stage, root)
-  os.makedirs(stage.model_dir(root))
-  files.atomic_write_json(markers.marker_path(stage, root), {"final_step": 5})
-  assert markers.is_done(stage, root)
-  assert markers.read_marker(stage, root) == {"final_step": 5}
-  assert os.listdir(stage.model_dir(root)) == ["train_done.json"]
+  unit = stages_lib.units(quick_spec)[0]
+  stages = unit.stages(quick_spec)
+  ran, events = [], []
+
+  def fake(spec, stage, root_, emit):
+    assert markers.is_done(stage.train_stage(), root_) or stage.kind != "eval"
+    ran.append(stage.name)
+    if stage == stages[3]:
+      raise RuntimeError("boom")
+    return {"stage": stage.name, "final_step": 1}
+  monkeypatch.setattr(worker, "run_train_stage", fake)
+  monkeypatch.setattr(worker, "run_eval_stage", fake)
+  os.makedirs(stages[0].model_dir(root))
+  # The first stage is done already: skipped, its marker untouched.
+  with open(markers.marker_path(stages[0], root), "w") as f:
+    f.write('{"final_step": 40}')
+  for stage in stages[1:]:
+    os.makedirs(stage.model_dir(root), exist_ok=True)
+  assert worker.run_unit(quick_spec, unit, root, events.append) == 1
+  assert ran == [s.name for s in stages[1:4]]
+  assert markers.read_marker(stages[0], root) == {"final_step": 40}
+  for stage in stages[1:3]:
+    assert markers.read_marker(stage, root) == {"stage": stage.name,
+                                                "final_step": 1}
+  assert not markers.is_done(stages[3], root)
+  assert [e["ev"] for e in events] == ["skip", "done", "done", "fail"]
+  assert events[-1]["error"] == "RuntimeError: boom"
+  leftovers = [f for d, _, fs in os.walk(root) for f in fs if ".tmp" in f]
+  assert not leftovers
 
 
 @pytest.mark.parametrize("kind", ["pretrain", "finetune", "eval"])
 def test_every_stage_config_parses_for_every_arch(default_spec, kind):
   """The gin files each stage parses (model, demo overrides, cpu.gin, stage
-  recipe) resolve and parse, with the bindings the driver adds."""
+  recipe) resolve and parse, with the bindings the worker adds."""
   import conv_t5.tasks  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
   import gin  # pylint: disable=g-import-not-at-top
   for arch in default_spec.archs:
-    stage = stages_lib.Stage(kind, arch, "scratch", default_spec.tasks[0])
-    extra = (["learning_rate_schedule_noam.total_train_steps = 10"]
-             if kind == "pretrain" else [])
+    stage = stages_lib.Stage(kind, arch, "scratch", default_spec.tasks[0], 1)
+    extra = {"pretrain": ["learning_rate_schedule_noam.total_train_steps = 10"],
+             "finetune": ["MtfModel.save_checkpoints_steps = 200"],
+             "eval": []}[kind]
     config.parse(stages_lib.stage_gin(default_spec, stage),
                  list(default_spec.bindings) + extra)
     if kind != "eval":
       assert gin.query_parameter("MtfModel.save_checkpoints_steps") > 0
+    if kind == "pretrain":
+      assert gin.query_parameter("%dropout_rate") == 0.0
   gin.clear_config()

@@ -29,7 +29,7 @@ def test_tracker_estimates_shrink_as_work_is_done(quick_spec):
   first = t.seconds_left()
   assert first > 0
   pre = stages[0]
-  t.worker_started(pre.arch)
+  t.unit_started(pre.unit.name)
   t.event({"ev": "start", "stage": pre.name, "from_step": 0,
            "target": quick_spec.pretrain_steps})
   t.event({"ev": "step", "stage": pre.name, "step": quick_spec.pretrain_steps // 2,

@@ -1,107 +1,118 @@
-"""conv_t5.results: reading t5's eval event files, the table, its files."""
+"""conv_t5.experiments.results and .table: reading t5's eval event files,
+choosing the checkpoint on validation and reporting test, the table with
+intervals over seeds, its markdown, plot and files."""
 
 import json
+import math
 import os
+import time
 
 import pytest
 import tensorflow.compat.v1 as tf
 
 from conv_t5.experiments import results
+from conv_t5.experiments import table as table_lib
+
+T2 = 12.706204736174694  # Student t(0.975, 1): the interval of two seeds
 
 
 def write_eval(model_dir, task, values, metric="accuracy", split="validation"):
-  """Event files as t5's utils.run_eval writes them: eval/<task>/<metric>."""
+  """An event file as t5's utils.run_eval writes it: eval/<task>/<metric>.
+
+  `task` and `values` may also be a dict {task: {step: value}} and None: one
+  eval of a mixture (one file for all its tasks, as t5 writes it)."""
   eval_dir = os.path.join(model_dir, f"{split}_eval")
   os.makedirs(eval_dir, exist_ok=True)
+  per_task = task if isinstance(task, dict) else {task: values}
   with tf.Graph().as_default():
     writer = tf.summary.FileWriter(eval_dir)
-    for step, value in values.items():
-      summary = tf.Summary()
-      summary.value.add(tag=f"eval/{task}/{metric}", simple_value=value)
-      writer.add_summary(summary, step)
+    for name, by_step in per_task.items():
+      for step, value in by_step.items():
+        summary = tf.Summary()
+        summary.value.add(tag=f"eval/{name}/{metric}", simple_value=value)
+        writer.add_summary(summary, step)
     writer.close()
   return eval_dir
 
 
 @pytest.fixture
 def grid_root(tmp_path):
-  """Two archs x two inits x two tasks, like a finished grid."""
+  """Two seeds x two archs x two inits, fine-tuned on one mixture of two
+  tasks; validation at steps 100 and 300, test at the best of them."""
   root = tmp_path / "models"
-  scores = {("transformer", "pretrained"): (80.0, 60.0),
-            ("transformer", "scratch"): (70.0, 50.0),
-            ("conv_dynamic", "pretrained"): (82.0, 64.0),
-            ("conv_dynamic", "scratch"): (66.0, 40.0)}
-  for (arch, init), (a, b) in scores.items():
-    write_eval(str(root / arch / init / "demo_a"), "demo_a", {100: a - 10, 300: a})
-    write_eval(str(root / arch / init / "demo_b"), "demo_b", {300: b})
+  # (arch, init) -> per seed (a, b): test values; validation prefers step 300
+  # for task a and step 100 for task b.
+  scores = {("transformer", "pretrained"): [(80.0, 60.0), (82.0, 62.0)],
+            ("transformer", "scratch"): [(70.0, 50.0), (71.0, 53.0)],
+            ("conv_dynamic", "pretrained"): [(82.0, 64.0), (80.0, 66.0)],
+            ("conv_dynamic", "scratch"): [(66.0, 40.0), (68.0, 40.0)]}
+  for (arch, init), per_seed in scores.items():
+    for seed, (a, b) in enumerate(per_seed, start=1):
+      mdir = str(root / f"seed_{seed}" / arch / init / "mix")
+      write_eval(mdir, {"demo_a": {100: 50.0, 300: 60.0},
+                        "demo_b": {100: 55.0, 300: 55.0}},  # a tie: earliest
+                 None)
+      write_eval(mdir, {"demo_a": {300: a, 100: 1.0},
+                        "demo_b": {100: b, 300: 2.0}}, None, split="test")
   return str(root)
 
 
 def test_read_eval_dir_reads_every_step(grid_root):
-  found = results.read_eval_dir(
-      os.path.join(grid_root, "transformer/pretrained/demo_a/validation_eval"))
-  assert found == {"demo_a": {"accuracy": {100: 70.0, 300: 80.0}}}
+  found = results.read_eval_dir(os.path.join(
+      grid_root, "seed_1/transformer/pretrained/mix/validation_eval"))
+  assert found == {"demo_a": {"accuracy": {100: 50.0, 300: 60.0}},
+                   "demo_b": {"accuracy": {100: 55.0, 300: 55.0}}}
+  assert results.read_eval_dir(os.path.join(grid_root, "nowhere")) == {}
 
 
 def test_a_later_event_file_wins_for_the_same_step(tmp_path):
   mdir = str(tmp_path / "transformer/scratch/t")
   write_eval(mdir, "t", {5: 10.0})
+  time.sleep(1.1)  # event file names carry the second they were created
   write_eval(mdir, "t", {5: 30.0})  # a re-run eval writes a second file
-  assert results.read_eval_dir(mdir + "/validation_eval")["t"]["accuracy"][5] == 30.0
+  assert results.read_eval_dir(mdir + "/validation_eval") == {
+      "t": {"accuracy": {5: 30.0}}}
 
 
 def test_find_model_dirs_from_a_root_and_from_model_dirs(grid_root):
   found = results.find_model_dirs([grid_root])
   assert len(found) == 8
-  one = os.path.join(grid_root, "conv_dynamic/scratch/demo_b")
+  one = os.path.join(grid_root, "seed_2/conv_dynamic/scratch/mix")
   assert results.find_model_dirs([one]) == [one]
   with pytest.raises(FileNotFoundError):
     results.find_model_dirs([grid_root + "/nope"])
 
 
-def test_table_means_gains_and_order(grid_root):
-  records = results.collect(results.find_model_dirs([grid_root]))
-  table = results.build_table(records)
-  assert table["archs"] == ["transformer", "conv_dynamic"]  # paper order
-  assert table["tasks"] == ["demo_a", "demo_b"]
-  rows = {(r["arch"], r["pretrained"]): r for r in table["rows"]}
-  t_pre = rows[("transformer", True)]
-  assert t_pre["scores"] == {"demo_a": 80.0, "demo_b": 60.0}   # final step
-  assert t_pre["mean"] == pytest.approx(70.0)
-  assert t_pre["gain"] == pytest.approx(70.0 - 60.0)
-  assert rows[("conv_dynamic", True)]["gain"] == pytest.approx(73.0 - 53.0)
-  assert rows[("conv_dynamic", True)]["task_gain"]["demo_b"] == pytest.approx(24.0)
-  assert rows[("transformer", False)]["gain"] is None
+@pytest.mark.parametrize("select, expected", [
+    ("validation", 100), ("best", 100), ("final", 300)])
+def test_choose_step(select, expected):
+  assert results.choose_step({100: 90.0, 200: 70.0, 300: 90.0}, select) == (
+      expected)
 
 
-def test_select_best_takes_the_best_checkpoint(tmp_path):
-  mdir = str(tmp_path / "transformer/pretrained/t")
-  write_eval(mdir, "t", {100: 90.0, 200: 70.0})
-  final = results.collect([mdir])[0]
-  best = results.collect([mdir], select="best")[0]
-  assert (final["step"], final["value"]) == (200, 70.0)
-  assert (best["step"], best["value"]) == (100, 90.0)
+def test_choose_step_refuses_an_unknown_rule():
+  with pytest.raises(ValueError, match="select must be one of"):
+    results.choose_step({1: 1.0}, "last")
 
 
-def test_missing_cells_leave_mean_and_gain_empty(tmp_path):
-  write_eval(str(tmp_path / "transformer/pretrained/a"), "a", {1: 50.0})
-  write_eval(str(tmp_path / "transformer/pretrained/b"), "b", {1: 60.0})
-  write_eval(str(tmp_path / "transformer/scratch/a"), "a", {1: 40.0})
-  table = results.build_table(results.collect(
-      results.find_model_dirs([str(tmp_path)])))
-  pre, scratch = table["rows"]
-  assert pre["mean"] == pytest.approx(55.0)
-  assert scratch["mean"] is None and pre["gain"] is None
-  assert "| transformer | no | 40.0 | - | - |" in results.to_markdown(table)
+def test_records_choose_on_validation_and_report_test(grid_root):
+  mdir = os.path.join(grid_root, "seed_2/conv_dynamic/pretrained/mix")
+  records = results.run_records(mdir, "validation", "test")
+  base = {"arch": "conv_dynamic", "init": "pretrained", "seed": 2,
+          "metric": "accuracy", "model_dir": mdir}
+  assert records == [
+      dict(base, task="demo_a", split="validation", step=300, value=60.0),
+      dict(base, task="demo_a", split="test", step=300, value=80.0),
+      dict(base, task="demo_b", split="validation", step=100, value=55.0),
+      dict(base, task="demo_b", split="test", step=100, value=66.0)]
 
 
-def test_markdown_has_a_row_per_arch_and_init(grid_root):
-  table = results.build_table(results.collect(
-      results.find_model_dirs([grid_root])))
-  md = results.to_markdown(table)
-  assert md.splitlines()[0] == "| model | pre-trained | a | b | mean | gain |"
-  assert "| transformer | yes | 80.0 | 60.0 | 70.0 | +10.0 |" in md
-  assert "| conv_dynamic | no | 66.0 | 40.0 | 53.0 |  |" in md
+def test_a_report_split_without_the_chosen_step_is_refused(tmp_path):
+  mdir = str(tmp_path / "seed_1/transformer/scratch/t")
+  write_eval(mdir, "t", {10: 50.0, 20: 60.0})
+  write_eval(mdir, "t", {10: 55.0}, split="test")
+  with pytest.raises(ValueError, match="no test accuracy at step 20"):
+    results.run_records(mdir, "validation", "test")
 
 
 def test_a_dir_outside_the_layout_is_refused(tmp_path):
@@ -111,15 +122,120 @@ def test_a_dir_outside_the_layout_is_refused(tmp_path):
     results.collect([mdir])
 
 
+@pytest.fixture
+def table(grid_root):
+  records = results.collect(results.find_model_dirs([grid_root]),
+                            "validation", "test")
+  return table_lib.build(records, split="test")
+
+
+def _ci(values):
+  n = len(values)
+  mean = sum(values) / n
+  sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+  return mean, T2 * sd / math.sqrt(n)
+
+
+def test_table_summarises_seeds(table):
+  assert table["archs"] == ["transformer", "conv_dynamic"]  # paper order
+  assert table["tasks"] == ["demo_a", "demo_b"]
+  assert table["seeds"] == [1, 2]
+  rows = {(r["arch"], r["pretrained"]): r for r in table["rows"]}
+  t_pre = rows[("transformer", True)]
+  a = t_pre["cells"]["demo_a"]
+  assert a["per_seed"] == {"1": 80.0, "2": 82.0} and a["n"] == 2
+  assert (a["mean"], a["half"]) == pytest.approx(_ci([80.0, 82.0]))
+  # The mean over tasks seed by seed: 70, 72.
+  assert t_pre["mean"]["per_seed"] == {"1": 70.0, "2": 72.0}
+  assert (t_pre["mean"]["mean"], t_pre["mean"]["half"]) == pytest.approx(
+      _ci([70.0, 72.0]))
+  # The gain seed by seed: 70 - 60 = 10 and 72 - 62 = 10.
+  assert t_pre["gain"]["per_seed"] == {"1": 10.0, "2": 10.0}
+  assert (t_pre["gain"]["mean"], t_pre["gain"]["half"]) == (10.0, 0.0)
+  # conv_dynamic: pre-trained 73, 73; scratch 53, 54: gains 20, 19.
+  gain = rows[("conv_dynamic", True)]["gain"]
+  assert gain["per_seed"] == {"1": 20.0, "2": 19.0}
+  assert (gain["mean"], gain["half"]) == pytest.approx(_ci([20.0, 19.0]))
+  assert rows[("conv_dynamic", True)]["task_gain"]["demo_b"]["per_seed"] == {
+      "1": 24.0, "2": 26.0}
+  assert rows[("transformer", False)]["gain"] is None
+  assert len(table["runs"]) == 32  # 8 runs x 2 tasks x (validation, test)
+
+
+def test_the_pair_task_is_a_column_apart(grid_root):
+  records = results.collect(results.find_model_dirs([grid_root]),
+                            "validation", "test")
+  t = table_lib.build(records, split="test", pair_task="demo_b")
+  assert t["tasks"] == ["demo_a"] and t["pair_task"] == "demo_b"
+  row = t["rows"][0]
+  assert row["mean"]["per_seed"] == {"1": 80.0, "2": 82.0}
+  assert row["cells"]["demo_b"]["per_seed"] == {"1": 60.0, "2": 62.0}
+  md = table_lib.to_markdown(t)
+  assert md.splitlines()[0] == ("| model | pre-trained | a | mean | gain | b |")
+
+
+def test_missing_cells_leave_mean_and_gain_empty(tmp_path):
+  write_eval(str(tmp_path / "transformer/pretrained/a"), "a", {1: 50.0})
+  write_eval(str(tmp_path / "transformer/pretrained/b"), "b", {1: 60.0})
+  write_eval(str(tmp_path / "transformer/scratch/a"), "a", {1: 40.0})
+  t = table_lib.build(results.collect(
+      results.find_model_dirs([str(tmp_path)])), split="validation")
+  pre, scratch = t["rows"]
+  assert pre["mean"]["mean"] == pytest.approx(55.0) and pre["mean"]["n"] == 1
+  assert scratch["mean"] is None and pre["gain"] is None
+  assert "| transformer | no | 40.0 | - | - |  |" in table_lib.to_markdown(t)
+
+
+def test_markdown_rows_show_mean_and_half_width(table):
+  md = table_lib.to_markdown(table)
+  lines = md.splitlines()
+  assert lines[0] == "| model | pre-trained | a | b | mean | gain |"
+  mean, half = _ci([70.0, 72.0])
+  a_mean, a_half = _ci([80.0, 82.0])
+  b_mean, b_half = _ci([60.0, 62.0])
+  assert lines[2] == (f"| transformer | yes | {a_mean:.1f} ± {a_half:.1f} | "
+                      f"{b_mean:.1f} ± {b_half:.1f} | {mean:.1f} ± "
+                      f"{half:.1f} | +10.0 ± 0.0 |")
+  assert "over 2 seeds" in md
+
+
+def test_markdown_lists_the_verdicts():
+  found = {"RQ1": {"claim": "convolutions gain", "verdict": "supported",
+                   "comparisons": [{"label": "conv_dynamic: x",
+                                    "difference": {"mean": 3.0, "half": 1.0},
+                                    "verdict": "supported"}]}}
+  md = table_lib.verdicts_markdown(found)
+  assert "- **RQ1** convolutions gain: **supported**" in md
+  assert "  - conv_dynamic: x: +3.0 ± 1.0 -> supported" in md
+
+
+def test_majority_class_baseline_from_t5s_targets_file(grid_root):
+  eval_dir = os.path.join(grid_root, "seed_1/transformer/scratch/mix/test_eval")
+  with open(os.path.join(eval_dir, "demo_a_targets"), "w") as f:
+    f.write("1\n0\n1\n1\n")
+  assert results.majority_baseline(eval_dir, "demo_a") == 75.0
+  assert results.majority_baseline(eval_dir, "demo_b") is None
+  t = table_lib.build(results.collect(
+      results.find_model_dirs([grid_root]), "validation", "test"),
+      split="test")
+  assert t["majority_baseline"] == {"demo_a": 75.0}
+  md = table_lib.to_markdown(dict(t, majority_baseline={"demo_a": 75.0,
+                                                        "demo_b": 50.0}))
+  assert "| (majority class) | | 75.0 | 50.0 | 62.5 |  |" in md
+
+
 def test_cli_prints_table_writes_files_and_json_path_last(grid_root, tmp_path,
                                                           capsys):
   out = str(tmp_path / "out")
-  assert results.main([grid_root, "--out_dir", out, "--select", "best"]) == 0
+  assert results.main([grid_root, "--out_dir", out, "--report_split",
+                       "test"]) == 0
   lines = capsys.readouterr().out.strip().splitlines()
   assert lines[-1] == os.path.join(out, "results.json")
-  assert lines[0].startswith("| model | pre-trained |")
+  assert lines[0] == "| model | pre-trained | a | b | mean | gain |"
   data = json.load(open(lines[-1]))
-  assert data["select"] == "best" and len(data["rows"]) == 4
+  assert (data["select"], data["split"], data["report_split"]) == (
+      "validation", "validation", "test")
+  assert len(data["rows"]) == 4 and len(data["runs"]) == 32
   with open(os.path.join(out, "results.png"), "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   assert not [f for f in os.listdir(out) if ".tmp" in f]  # atomic writes
@@ -128,17 +244,3 @@ def test_cli_prints_table_writes_files_and_json_path_last(grid_root, tmp_path,
 def test_cli_without_evals_fails(tmp_path, capsys):
   assert results.main([str(tmp_path)]) == 1
   assert "no model dir" in capsys.readouterr().err
-
-
-def test_majority_class_baseline_from_t5s_targets_file(grid_root):
-  eval_dir = os.path.join(grid_root, "transformer/scratch/demo_a/validation_eval")
-  with open(os.path.join(eval_dir, "demo_a_targets"), "w") as f:
-    f.write("1\n0\n1\n1\n")
-  assert results.majority_baseline(eval_dir, "demo_a") == pytest.approx(75.0)
-  assert results.majority_baseline(eval_dir, "demo_b") is None
-  table = results.build_table(results.collect(
-      results.find_model_dirs([grid_root])))
-  assert table["majority_baseline"]["demo_a"] in (None, pytest.approx(75.0))
-  md = results.to_markdown(
-      dict(table, majority_baseline={"demo_a": 75.0, "demo_b": 50.0}))
-  assert "| (majority class) | | 75.0 | 50.0 | 62.5 | |" in md
