@@ -53,6 +53,10 @@ class GridSpec:
     seed: the first seed of conv_t5.train_model (weights, dropout, data order
       and span noise); None: unseeded, as T5 (then num_seeds must be 1).
     num_seeds: seeds seed, seed + 1, ...: every stage runs once per seed.
+    scratch_archs: the architectures also trained from scratch (the control
+      and the convolutions: RQ1 and the control compare them); () = all.
+      The others (the cross-attention hybrids: RQ4 compares pre-trained
+      models) are only fine-tuned from their pre-training.
   """
   archs: tuple = layout.ARCHS
   tasks: tuple = ("demo_movie_sentiment", "demo_tweet_sentiment", "demo_topic")
@@ -77,6 +81,7 @@ class GridSpec:
   eval_checkpoints: int = 1
   seed: int = None
   num_seeds: int = 1
+  scratch_archs: tuple = ()
 
   def __post_init__(self):
     for f in dataclasses.fields(self):  # gin binds lists; keep tuples
@@ -90,6 +95,12 @@ class GridSpec:
       return (None,)
     return tuple(range(self.seed, self.seed + self.num_seeds))
 
+  def inits(self, arch):
+    """The initialisations `arch` is fine-tuned from."""
+    if not self.scratch_archs or arch in self.scratch_archs:
+      return layout.INITS
+    return tuple(i for i in layout.INITS if i != "scratch")
+
   @property
   def save_every(self):
     """Fine-tuning checkpoint interval: eval_checkpoints per run."""
@@ -98,7 +109,7 @@ class GridSpec:
   def check(self):
     """Raises ValueError naming the first inconsistent field."""
     known = layout.ARCHS + layout.XATTN_ARCHS
-    unknown = [a for a in self.archs if a not in known]
+    unknown = [a for a in self.archs + self.scratch_archs if a not in known]
     if unknown:
       raise ValueError(
           f"unknown architectures {unknown}; known: {list(known)}")

@@ -75,7 +75,7 @@ class Unit:
     each followed by its eval."""
     out = [Stage("pretrain", self.arch, seed=self.seed)]
     for task in spec.tasks:
-      for init in layout.INITS:
+      for init in spec.inits(self.arch):
         out += [Stage("finetune", self.arch, init, task, self.seed),
                 Stage("eval", self.arch, init, task, self.seed)]
     return out

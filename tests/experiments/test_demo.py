@@ -1,7 +1,8 @@
 """`python -m conv_t5.demo --quick` end to end, re-runs, interruption, failure.
 
-One quick run (module fixture, ~2-3 min on 2 cores) is shared: the first test
-checks its table against t5's own prediction files; the later ones work on a
+One quick run (module fixture, ~3 min on 2 cores) is shared: the first tests
+check its files (the JSON schema, the table, the verdicts) and recompute its
+numbers from t5's own prediction and target files; the later ones work on a
 copy of its output directory, interrupt it with SIGKILL mid-stage, break a
 checkpoint, and check that finished results are never overwritten and that
 re-running resumes from the checkpoints.
@@ -20,10 +21,12 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-QUICK_BUDGET_SECONDS = 180
+VERDICTS = {"supported", "contradicted", "inconclusive", "not run"}
+RECORD_KEYS = {"arch", "init", "task", "seed", "split", "metric", "value",
+               "step", "model_dir"}
 
 
-def run_demo(out_dir, *extra, timeout=900):
+def run_demo(out_dir, *extra, timeout=1200):
   t0 = time.time()
   proc = subprocess.run(
       [sys.executable, "-m", "conv_t5.demo", "--quick", "--out_dir",
@@ -36,7 +39,8 @@ def quick(tmp_path_factory):
   out = tmp_path_factory.mktemp("demo") / "quick"
   proc, seconds = run_demo(out)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-  return out, proc.stdout, seconds
+  print(f"quick run: {seconds:.0f} s")
+  return out, proc.stdout
 
 
 def snapshot(out_dir):
@@ -46,47 +50,76 @@ def snapshot(out_dir):
   return {f: (os.stat(f).st_mtime_ns, open(f, "rb").read()) for f in files}
 
 
-def eval_dirs(out_dir):
-  return sorted(glob.glob(f"{out_dir}/models/*/*/*/validation_eval"))
-
-
-def test_quick_run_prints_progress_table_and_json_path_last(quick):
-  out, stdout, seconds = quick
+def test_quick_run_prints_progress_table_verdicts_and_json_path_last(quick):
+  out, stdout = quick
   lines = stdout.strip().splitlines()
   assert lines[-1] == str(out / "results.json")
   assert any(" step " in l and "left" in l for l in lines)  # progress
-  table = json.load(open(lines[-1]))
-  assert table["tasks"] and len(table["rows"]) == 2 * len(table["archs"])
-  assert "transformer" in table["archs"] and len(table["archs"]) >= 2
-  for row in table["rows"]:
-    assert set(row["scores"]) == set(table["tasks"])
-    assert all(0.0 <= v <= 100.0 for v in row["scores"].values())
-    assert row["mean"] is not None
+  data = json.load(open(lines[-1]))
+  spec = data["grid"]
+  # One record per evaluated run, task and split: the schema anyone can
+  # recompute the table from.
+  runs = data["runs"]
+  assert runs and all(set(r) == RECORD_KEYS for r in runs)
+  assert all(0.0 <= r["value"] <= 100.0 for r in runs)
+  assert {r["split"] for r in runs} == {"validation", "test"}
+  assert {r["init"] for r in runs} == {"pretrained", "scratch"}
+  assert {r["arch"] for r in runs} == set(spec["archs"])
+  assert {r["seed"] for r in runs} == {spec["seed"] + k
+                                       for k in range(spec["num_seeds"])}
+  tasks = {r["task"] for r in runs}
+  assert spec["pair_task"] in tasks and len(tasks) >= 2
+  assert len(runs) == (len(spec["archs"]) * 2 * spec["num_seeds"]
+                       * len(tasks) * 2)
+  assert set(data["verdicts"]) == {"RQ1", "RQ2", "RQ4", "RQ5"}
+  for q in list(data["verdicts"].values()) + [data["control"]]:
+    assert q["verdict"] in VERDICTS and q["claim"]
+  assert data["verdicts"]["RQ5"]["verdict"] == "not run"  # one convolution
+  assert data["rule"].startswith("supported when the 95% interval")
+  for row in data["rows"]:
+    assert row["mean"]["n"] == spec["num_seeds"]
+    assert set(row["cells"]) == tasks
   md = open(out / "results.md").read()
-  assert md.splitlines()[0] in stdout  # the printed table is the file's
+  table_lines = [l for l in md.splitlines() if l.startswith("|")]
+  for line in table_lines:
+    assert line in stdout  # the printed table is the file's
+  assert "**RQ4**" in md and "**RQ4**" in stdout
   with open(out / "results.png", "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-  assert seconds < QUICK_BUDGET_SECONDS * 1.5, f"quick run took {seconds:.0f} s"
-  print(f"quick run: {seconds:.0f} s")
 
 
-def test_every_number_is_t5s_eval_of_the_final_checkpoint(quick):
-  """Recomputes each cell from the prediction and target files t5's eval
-  wrote, and checks the checkpoint it scored is the stage's final one."""
+def _accuracy(eval_dir, task, step):
+  targets = open(f"{eval_dir}/{task}_targets").read().split()
+  predictions = open(f"{eval_dir}/{task}_{step}_predictions").read().split()
+  assert len(targets) == len(predictions) > 0
+  return 100 * sum(p == t for p, t in zip(predictions, targets)) / len(targets)
+
+
+def test_every_number_is_t5s_eval_at_the_checkpoint_chosen_on_validation(
+    quick):
+  """Recomputes each record from the prediction and target files t5's eval
+  wrote; the test value is at the step with the best validation accuracy
+  (the earliest of equals) among the evaluated checkpoints."""
   out = quick[0]
-  table = json.load(open(out / "results.json"))
-  cells = {(r["arch"], "pretrained" if r["pretrained"] else "scratch", t): v
-           for r in table["rows"] for t, v in r["scores"].items()}
-  assert len(eval_dirs(out)) == len(cells)
-  for eval_dir in eval_dirs(out):
-    arch, init, task = eval_dir.split("/")[-4:-1]
-    step = json.load(open(os.path.join(os.path.dirname(eval_dir),
-                                       "train_done.json")))["final_step"]
-    targets = open(f"{eval_dir}/{task}_targets").read().split()
-    predictions = open(f"{eval_dir}/{task}_{step}_predictions").read().split()
-    assert len(targets) == len(predictions) > 0
-    accuracy = 100 * sum(p == t for p, t in zip(predictions, targets)) / len(targets)
-    assert cells[(arch, init, task)] == pytest.approx(accuracy, abs=1e-3)
+  data = json.load(open(out / "results.json"))
+  spec = data["grid"]
+  by_run = {}
+  for r in data["runs"]:
+    by_run.setdefault((r["model_dir"], r["task"]), {})[r["split"]] = r
+  assert len(by_run) * 2 == len(data["runs"])
+  for (model_dir, task), both in by_run.items():
+    marker = json.load(open(os.path.join(model_dir, "train_done.json")))
+    start, final = marker["started_from_step"], marker["final_step"]
+    every = spec["finetune_steps"] // spec["eval_checkpoints"]
+    steps = list(range(start + every, final + 1, every))
+    assert len(steps) == spec["eval_checkpoints"] and steps[-1] == final
+    val = {s: _accuracy(f"{model_dir}/validation_eval", task, s)
+           for s in steps}
+    best = min(s for s in steps if val[s] == max(val.values()))
+    assert both["validation"]["step"] == both["test"]["step"] == best
+    assert both["validation"]["value"] == pytest.approx(val[best], abs=1e-3)
+    assert both["test"]["value"] == pytest.approx(
+        _accuracy(f"{model_dir}/test_eval", task, best), abs=1e-3)
 
 
 def test_rerun_skips_finished_stages_and_keeps_results(quick):
@@ -110,11 +143,12 @@ def test_interrupted_run_resumes_and_failures_never_overwrite(quick, tmp_path):
   shutil.copytree(src, out)
   spec = json.load(open(out / "grid.json"))["spec"]
   task, final = spec["tasks"][0], spec["finetune_steps"]
+  seed = spec["seed"]
   # 1. transformer/scratch/<task>: as if interrupted after its mid checkpoint.
-  resumed = out / "models/transformer/scratch" / task
+  resumed = out / f"models/seed_{seed}/transformer/scratch" / task
   mid = max(int(p.split("-")[-1].split(".")[0])
             for p in glob.glob(f"{resumed}/model.ckpt-*.index")
-            if int(p.split("-")[-1].split(".")[0]) < final)
+            if 0 < int(p.split("-")[-1].split(".")[0]) < final)
   assert 0 < mid < final
   for f in _ckpt_step_files(resumed, final):
     os.remove(f)
@@ -124,14 +158,15 @@ def test_interrupted_run_resumes_and_failures_never_overwrite(quick, tmp_path):
   for name in ("train_done.json", "eval_done.json"):
     os.remove(resumed / name)
   shutil.rmtree(resumed / "validation_eval")
+  shutil.rmtree(resumed / "test_eval")
   # 2. <other arch>/scratch/<task>: a broken checkpoint, so its eval fails.
   other_arch = spec["archs"][-1]
-  broken = out / "models" / other_arch / "scratch" / task
+  broken = out / f"models/seed_{seed}" / other_arch / "scratch" / task
   os.remove(broken / "eval_done.json")
   (index,) = glob.glob(f"{broken}/model.ckpt-{final}.index")
   with open(index, "wb") as f:
     f.write(b"not a checkpoint")
-  kept = {k: v for k, v in snapshot(out).items()}
+  kept = dict(snapshot(out))
 
   # Run 1: killed (SIGKILL, whole process group) once the stage is resuming.
   proc = subprocess.Popen(
@@ -153,9 +188,10 @@ def test_interrupted_run_resumes_and_failures_never_overwrite(quick, tmp_path):
   # fails, so the run is incomplete and the old results stay.
   proc, _ = run_demo(out, "--no_data_build")
   assert proc.returncode == 1
-  assert "INCOMPLETE" in proc.stdout and f"{other_arch}/scratch/{task} eval" in proc.stdout
+  assert "INCOMPLETE" in proc.stdout
+  assert f"seed_{seed}/{other_arch}/scratch/{task} eval" in proc.stdout
   done = json.load(open(resumed / "train_done.json"))
-  assert (done["started_from_step"], done["final_step"]) == (mid, final)
+  assert (done["started_from_step"], done["final_step"]) == (0, final)
   assert done["steps_run"] == final - mid
   after = snapshot(out)
   for path, value in kept.items():
@@ -163,8 +199,8 @@ def test_interrupted_run_resumes_and_failures_never_overwrite(quick, tmp_path):
   assert not (broken / "eval_done.json").exists()
 
   # Run 3: with the checkpoint repaired, only that eval runs; results written.
-  shutil.copy(glob.glob(f"{src}/models/{other_arch}/scratch/{task}/"
-                        f"model.ckpt-{final}.index")[0], index)
+  shutil.copy(glob.glob(f"{src}/models/seed_{seed}/{other_arch}/scratch/"
+                        f"{task}/model.ckpt-{final}.index")[0], index)
   proc, _ = run_demo(out, "--no_data_build")
   assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
   final_snapshot = snapshot(out)
@@ -177,6 +213,6 @@ def test_interrupted_run_resumes_and_failures_never_overwrite(quick, tmp_path):
 
 def test_a_different_grid_in_the_same_out_dir_is_refused(quick):
   proc, _ = run_demo(quick[0], "--no_data_build", "--gin_param",
-                     "GridSpec.finetune_steps = 7")
+                     "GridSpec.finetune_steps = 8")
   assert proc.returncode == 2
   assert "different configuration" in proc.stderr

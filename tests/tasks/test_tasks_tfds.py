@@ -94,17 +94,19 @@ def test_every_tfds_task_is_registered_on_a_tfds_source():
 def test_every_conv_t5_task_is_tested_somewhere():
   # Ours are the tasks on conv_t5's vocabulary: the TFDS ones here, COGS
   # here, local text in test_tasks_sources.py, the demo ones in
-  # test_tasks_demo.py.
+  # test_tasks_demo.py and test_tasks_demo_pairs.py.
   from conv_t5.tasks import vocab  # pylint: disable=g-import-not-at-top
   ours = {n for n in seqio.TaskRegistry.names()
           if seqio.get_mixture_or_task(n).output_features[
               "targets"].vocabulary is vocab.VOCABULARY}
   assert ours == set(TFDS_TASKS) | {
       "cogs", "local_text_span_corruption", "demo_span_corruption",
-      "demo_movie_sentiment", "demo_tweet_sentiment", "demo_topic"}
+      "demo_movie_sentiment", "demo_tweet_sentiment", "demo_topic",
+      "demo_same_sentiment"}
   mixtures = {n for n in seqio.MixtureRegistry.names()
               if {t.name for t in seqio.get_mixture_or_task(n).tasks} <= ours}
-  assert mixtures == {"glue", "demo_finetune"}
+  assert mixtures == {"glue", "demo_finetune", "demo_multitask",
+                      "demo_multitask_small"}
 
 
 def test_names_do_not_clash_with_t5_registrations():
