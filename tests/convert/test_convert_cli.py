@@ -71,7 +71,8 @@ def argv(model_dir, gin_files, params):
 
 
 @pytest.mark.slow
-def test_released_and_converted_checkpoints_fine_tune_alike(tmp_path):
+def test_released_and_converted_checkpoints_fine_tune_alike(tmp_path,
+                                                            demo_data_dir):
   d = str(tmp_path)
   authors = os.path.join(d, "authors")
   converted = os.path.join(d, "converted")
@@ -102,9 +103,7 @@ def test_released_and_converted_checkpoints_fine_tune_alike(tmp_path):
   ]
   for c in cases:
     c["log"] = os.path.join(d, c["name"] + ".log")
-  results = h.run_batch(cases, d, timeout=900,
-                        CONV_T5_DATA_DIR=os.environ.get("CONV_T5_DATA_DIR",
-                                                        ""))
+  results = h.run_batch(cases, d, timeout=900, CONV_T5_DATA_DIR=demo_data_dir)
 
   def log(name):
     with open(os.path.join(d, name + ".log")) as f:
