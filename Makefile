@@ -13,7 +13,7 @@ export CUDA_VISIBLE_DEVICES ?=
 # Demo data, its vocabulary and source archives (`make data`; not committed).
 export CONV_T5_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: venv demo demo-quick lint test test-fast test-demo test-paper-configs bench data clean-venv
+.PHONY: venv demo demo-quick demo-full lint test test-fast test-demo test-paper-configs bench data clean-venv
 
 venv: $(STAMP)
 
@@ -32,6 +32,9 @@ demo: venv
 
 demo-quick: venv
 	$(PY) -m conv_t5.demo --quick
+
+demo-full: venv
+	$(PY) -m conv_t5.demo --full
 
 data: venv
 	$(PY) -m conv_t5.tasks.demo_data

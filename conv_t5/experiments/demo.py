@@ -1,16 +1,19 @@
 """`make demo`: the paper's grid at small scale, offline, on the CPU.
 
-    python -m conv_t5.demo [--quick] [--out_dir DIR] [--data_dir DIR] [--jobs N]
-                           [--gin_file PROFILE.gin] [--gin_param BINDING]...
+    python -m conv_t5.demo [--quick | --full] [--out_dir DIR] [--data_dir DIR]
+                           [--jobs N] [--gin_file PROFILE.gin]
+                           [--gin_param BINDING]...
 
 Builds the offline demo data if needed (conv_t5.tasks.demo_data), then runs
-the grid of gin/demo/default.gin (--quick: gin/demo/quick.gin) through t5's
-MtfModel in worker processes (conv_t5.experiments.worker): every
-architecture pre-trained with span corruption, every task fine-tuned from
-that checkpoint and from scratch, each evaluated by t5's eval. Prints
-progress (stage, step, time left), then the table, and writes results.md,
-results.png and results.json to the output directory (default runs/demo, or
-runs/demo-quick); the JSON's path is printed last.
+the grid of gin/demo/default.gin (--quick: gin/demo/quick.gin, --full:
+gin/demo/full.gin) through t5's MtfModel in worker processes
+(conv_t5.experiments.worker): every architecture pre-trained with span
+corruption, then fine-tuned from that checkpoint and (GridSpec.scratch_archs)
+from scratch, once per seed, each evaluated by t5's eval. Prints progress
+(stage, step, time left), then the table and the verdicts, and writes
+results.md, results.png and results.json to the output directory (default
+runs/demo, runs/demo-quick or runs/demo-full); the JSON's path is printed
+last.
 
 Re-running with the same output directory skips finished stages and resumes
 interrupted ones from their checkpoints. The results files are written only
@@ -37,7 +40,10 @@ from conv_t5.experiments import stages as stages_lib
 from conv_t5.experiments import table as table_lib
 from conv_t5.experiments import verdicts
 
-PROFILES = {"default": "demo/default.gin", "quick": "demo/quick.gin"}
+PROFILES = {"default": "demo/default.gin", "quick": "demo/quick.gin",
+            "full": "demo/full.gin"}
+OUT_DIRS = {"default": "runs/demo", "quick": "runs/demo-quick",
+            "full": "runs/demo-full"}
 
 
 class Display:
@@ -140,10 +146,14 @@ def build_data(spec, data_dir, display):
 def parse_args(argv):
   parser = argparse.ArgumentParser(prog="python -m conv_t5.demo",
                                    description=__doc__.split("\n\n")[0])
-  parser.add_argument("--quick", action="store_true",
-                      help="the small grid of gin/demo/quick.gin (<= 3 min)")
+  size = parser.add_mutually_exclusive_group()
+  size.add_argument("--quick", action="store_true",
+                    help="the small grid of gin/demo/quick.gin (<= 3 min)")
+  size.add_argument("--full", action="store_true",
+                    help="the larger grid of gin/demo/full.gin (docs/demo.md)")
   parser.add_argument("--out_dir", default=None,
-                      help="default runs/demo (runs/demo-quick with --quick)")
+                      help="default runs/demo (runs/demo-quick with --quick, "
+                           "runs/demo-full with --full)")
   parser.add_argument("--data_dir", default=None,
                       help="demo data; default $CONV_T5_DATA_DIR or "
                            "~/.cache/conv_t5/data")
@@ -169,9 +179,9 @@ def main(argv=None):
   signal.signal(signal.SIGTERM, _interrupt)  # stop the workers, keep results
   t0 = time.time()
   display = Display()
-  profile = args.gin_file or [PROFILES["quick" if args.quick else "default"]]
-  out_dir = os.path.abspath(args.out_dir or (
-      "runs/demo-quick" if args.quick else "runs/demo"))
+  size = "quick" if args.quick else "full" if args.full else "default"
+  profile = args.gin_file or [PROFILES[size]]
+  out_dir = os.path.abspath(args.out_dir or OUT_DIRS[size])
   jobs = args.jobs or (2 if (os.cpu_count() or 1) >= 2 else 1)
   try:
     spec = spec_lib.spec_from_gin(profile, args.gin_param)

@@ -32,12 +32,28 @@ def test_default_grid_is_the_papers_grid(default_spec):
   assert default_spec.seeds == (1, 2, 3)
   assert (default_spec.eval_split, default_spec.report_split) == (
       "validation", "test")
+  # The control and the convolutions from both inits, the hybrids (RQ4)
+  # from their pre-training only.
+  assert default_spec.scratch_archs == layout.ARCHS
+  assert [default_spec.inits(a) for a in default_spec.archs] == [
+      ("pretrained", "scratch")] * 4 + [("pretrained",)] * (
+          len(default_spec.archs) - 4)
   stages = stages_lib.stages(default_spec)
   kinds = [s.kind for s in stages]
-  n = len(default_spec.archs) * 3
+  seeds, archs = len(default_spec.seeds), len(default_spec.archs)
+  trained = seeds * (2 * 4 + (archs - 4))
   assert (kinds.count("pretrain"), kinds.count("finetune"),
-          kinds.count("eval")) == (n, 2 * n, 2 * n)
+          kinds.count("eval")) == (seeds * archs, trained, trained)
   assert len({s.name for s in stages}) == len(stages)
+
+
+def test_full_grid_has_every_architecture_and_more_steps(default_spec):
+  full = spec_lib.spec_from_gin(["demo/full.gin"])
+  assert full.archs == layout.ARCHS + layout.XATTN_ARCHS
+  assert full.pretrain_steps > default_spec.pretrain_steps
+  assert full.finetune_steps > default_spec.finetune_steps
+  assert full.seeds == default_spec.seeds
+  assert full.scratch_archs == layout.ARCHS
 
 
 def test_units_are_seed_major_and_name_round_trips(default_spec):
