@@ -1,0 +1,79 @@
+"""What the README and docs/demo.md say about the demo agrees with the run
+they quote (docs/demo/results.json, copied from runs/demo/ of that run).
+
+The table is rebuilt from the JSON's per-run records and the verdicts are
+recomputed from it by the demo's own code; the docs must show that table
+and, wherever they name a question (**RQ1** ...) or the control, that
+question's verdict.
+"""
+
+import json
+import os
+import re
+
+import pytest
+
+from conv_t5.experiments import table as table_lib
+from conv_t5.experiments import verdicts as verdicts_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(REPO, "docs", "demo", "results.json")
+DOCS = [os.path.join(REPO, "README.md"), os.path.join(REPO, "docs", "demo.md")]
+QUESTION = re.compile(r"\*\*(RQ\d|control)\*\*")
+VERDICT = re.compile(r"\*\*(supported|contradicted|inconclusive|not run)\*\*")
+
+
+@pytest.fixture(scope="module")
+def quoted():
+  with open(RESULTS) as f:
+    return json.load(f)
+
+
+def _rebuilt(data):
+  return table_lib.build(data["runs"], split=data["split"],
+                         archs=data["grid"]["archs"],
+                         pair_task=data["pair_task"], note=data["note"])
+
+
+def test_the_quoted_table_and_verdicts_follow_from_its_records(quoted):
+  table = _rebuilt(quoted)
+  for key in ("rows", "tasks", "pair_task", "split"):
+    assert table[key] == quoted[key], key
+  control, found = verdicts_lib.compute(table)
+  assert control == quoted["control"]
+  assert found == quoted["verdicts"]
+  assert quoted["rule"] == verdicts_lib.RULE
+
+
+def test_results_md_is_the_json_rendered(quoted):
+  shown = dict(control=quoted["control"], **quoted["verdicts"])
+  expected = table_lib.to_markdown(quoted, verdicts=shown)
+  with open(os.path.join(REPO, "docs", "demo", "results.md")) as f:
+    assert f.read().strip() == expected.strip()
+  with open(os.path.join(REPO, "docs", "demo", "results.png"), "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("path", DOCS, ids=os.path.basename)
+def test_docs_show_the_quoted_table(quoted, path):
+  text = open(path).read()
+  table = table_lib.to_markdown(quoted)
+  rows = [l for l in table.splitlines() if l.startswith("|")]
+  for row in rows:
+    assert row in text, (path, row)
+
+
+@pytest.mark.parametrize("path", DOCS, ids=os.path.basename)
+def test_every_verdict_the_docs_state_is_the_runs(quoted, path):
+  found = dict(control=quoted["control"], **quoted["verdicts"])
+  named = set()
+  for line in open(path).read().splitlines():
+    questions = QUESTION.findall(line)
+    stated = VERDICT.findall(line)
+    if not questions or not stated:
+      continue
+    assert len(questions) == 1 and len(stated) == 1, (
+        f"{path}: one question and one verdict per line: {line}")
+    assert stated[0] == found[questions[0]]["verdict"], (path, line)
+    named.add(questions[0])
+  assert named == set(found), (path, sorted(named))
