@@ -182,7 +182,9 @@ def _fail(status, message):
 
 def _prepare_process():
   from t5.models import mesh_transformer_main  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import  (defines the flags)
-  tf.disable_v2_behavior()
+  from tensorflow.python.util import deprecation  # pylint: disable=g-import-not-at-top
+  with deprecation.silence():  # its notice on every command, --help included
+    tf.disable_v2_behavior()
   tf.logging.set_verbosity(tf.logging.INFO)
 
 
