@@ -79,13 +79,27 @@ def _code_lines(text):
   return lines
 
 
+def _depth(text):
+  return sum(text.count(c) for c in "([{") - sum(text.count(c) for c in ")]}")
+
+
 def _gin_snippets(lines):
-  snippets = []
+  """Bindings (one per line, or continued while a bracket is open) and
+  --gin_param values."""
+  snippets, binding = [], None
   for line in lines:
-    for match in GIN_PARAM.finditer(line):
-      snippets.append(match.group(1) or match.group(2))
-    if BINDING.match(line):
-      snippets.append(line)
+    if binding is not None:
+      binding += "\n" + line
+    else:
+      for match in GIN_PARAM.finditer(line):
+        snippets.append(match.group(1) or match.group(2))
+      if BINDING.match(line):
+        binding = line
+    if binding is not None and _depth(binding) <= 0:
+      snippets.append(binding)
+      binding = None
+  if binding is not None:
+    snippets.append(binding)   # unclosed: fails to parse, as it should
   return snippets
 
 
@@ -135,3 +149,9 @@ def test_every_gin_snippet_in_the_docs_parses():
 def test_the_snippet_check_rejects_list_arithmetic():
   assert _parses("a.b = ['dilated'] * 10 + ['attention'] * 2")
   assert _parses("a.b = ['dilated', 'attention']") is None
+
+
+def test_a_binding_continued_over_lines_is_one_snippet():
+  lines = ["x/a.b = [", "@c.D,", "@e.F,", "]", "a.c = 1", "make data"]
+  assert _gin_snippets(lines) == ["x/a.b = [\n@c.D,\n@e.F,\n]", "a.c = 1"]
+  assert all(_parses(s) is None for s in _gin_snippets(lines))
