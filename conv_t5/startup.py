@@ -33,7 +33,8 @@ def is_command(argv=None):
   """Whether this process runs one of the package's commands."""
   argv = sys.argv if argv is None else argv
   first = argv[0] if argv else ""
-  return first == "-m" or os.path.basename(first) in CONSOLE_SCRIPTS
+  script = os.path.splitext(os.path.basename(first))[0]  # Windows: .exe
+  return first == "-m" or script in CONSOLE_SCRIPTS
 
 
 def quiet():

@@ -65,6 +65,7 @@ def test_only_the_packages_commands_count_as_commands():
   assert startup.is_command(["-m"])
   assert startup.is_command(["/x/bin/conv_t5_mesh_transformer", "--help"])
   assert startup.is_command(["/x/bin/conv_t5_convert"])
+  assert startup.is_command(["/x/Scripts/conv_t5_convert.exe"])
   assert not startup.is_command(["-c"])
   assert not startup.is_command(["/x/bin/pytest"])
   assert not startup.is_command([])
