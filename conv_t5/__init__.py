@@ -14,7 +14,12 @@ paper's grid, the demo, results, parameter counts), `bench` (the benchmark)
 and `tasks` (the seqio registrations, from the repository's tasks/).
 """
 
-from conv_t5 import compat as _compat
+from conv_t5 import startup as _startup
+
+if _startup.is_command():  # before anything imports TensorFlow
+  _startup.quiet()
+
+from conv_t5 import compat as _compat  # noqa: E402
 
 _compat.apply_when_tensorflow_loads()
 

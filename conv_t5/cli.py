@@ -95,11 +95,11 @@ def _checked_main(argv):
       raise _Exit(CONFIG_ERROR_STATUS, errors.unknown_task(name))
     _prepare_model_api_eval(flags_)
   try:
-    mesh_transformer_main.main(argv)
-  except errors.NonFiniteLossError as e:
-    raise _Exit(TRAINING_ERROR_STATUS, _clean(e))
-  except errors.ConfigError as e:
-    raise _Exit(CONFIG_ERROR_STATUS, _clean(e))
+    try:
+      mesh_transformer_main.main(argv)
+    except Exception as e:  # pylint: disable=broad-except
+      _exit_if_ours(e)
+      raise
   except (IOError, OSError) as e:
     missing = _missing_gin_file(str(e))
     if missing is None:
@@ -115,6 +115,31 @@ def _checked_main(argv):
     if name is None:
       raise
     raise _Exit(CONFIG_ERROR_STATUS, errors.unknown_task(name))
+
+
+def _ours(exc):
+  """The package's own error behind `exc`, or None.
+
+  gin re-raises an error from a configurable as a proxy subclass of its class
+  with notes appended (matched by isinstance, notes dropped by _clean); other
+  layers may raise a new exception from it (its __cause__ / __context__).
+  """
+  seen = set()
+  while exc is not None and id(exc) not in seen:
+    seen.add(id(exc))
+    if isinstance(exc, (errors.NonFiniteLossError, errors.ConfigError)):
+      return exc
+    exc = exc.__cause__ or exc.__context__
+  return None
+
+
+def _exit_if_ours(exc):
+  """Raises _Exit for a ConfigError (status 2) or NonFiniteLossError (1)."""
+  found = _ours(exc)
+  if isinstance(found, errors.NonFiniteLossError):
+    raise _Exit(TRAINING_ERROR_STATUS, _clean(found)) from None
+  if found is not None:
+    raise _Exit(CONFIG_ERROR_STATUS, _clean(found)) from None
 
 
 def _clean(exc):
@@ -157,7 +182,9 @@ def _fail(status, message):
 
 def _prepare_process():
   from t5.models import mesh_transformer_main  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import  (defines the flags)
-  tf.disable_v2_behavior()
+  from tensorflow.python.util import deprecation  # pylint: disable=g-import-not-at-top
+  with deprecation.silence():  # its notice on every command, --help included
+    tf.disable_v2_behavior()
   tf.logging.set_verbosity(tf.logging.INFO)
 
 

@@ -16,11 +16,20 @@ import os
 import gin
 import seqio
 
+from conv_t5 import errors
 from conv_t5.tasks import config
 
 T5_DEFAULT_SPM = "gs://t5-data/vocabs/cc_all.32000/sentencepiece.model"
 OFFLINE_SPM_NAME = os.path.join("spm", "conv_t5_8k.model")
 EXTRA_IDS = 100  # sentinels for span corruption, as T5
+
+
+class VocabularyNotBuiltError(errors.ConfigError, FileNotFoundError):
+  """The offline vocabulary is not in the data directory (`make data`).
+
+  A ConfigError, so the command line prints its message and exits with
+  status 2; still a FileNotFoundError for callers that catch that.
+  """
 
 
 @gin.configurable(module="conv_t5")
@@ -35,7 +44,7 @@ def vocabulary_model(path="offline"):
   if path == "offline":
     resolved = os.path.join(config.data_dir(), OFFLINE_SPM_NAME)
     if not os.path.exists(resolved):
-      raise FileNotFoundError(
+      raise VocabularyNotBuiltError(
           f"The offline vocabulary {resolved} is not built yet. Build the demo "
           "data with `make data` (or `python -m conv_t5.tasks.demo_data "
           f"--data_dir={config.data_dir()}`), or choose another vocabulary "

@@ -33,7 +33,8 @@ def fake_model(d_model, autoregressive):
   """The attributes of a Unitransformer that a layer reads from context.model."""
   return types.SimpleNamespace(
       model_dim=mtf.Dimension("d_model", d_model), ensemble_dims=[],
-      ensemble_dim=None, fully_autoregressive=autoregressive, layer_stack=None)
+      ensemble_dim=None, fully_autoregressive=autoregressive,
+      autoregressive=autoregressive, layer_stack=None)
 
 
 class LayerRun:

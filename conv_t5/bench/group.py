@@ -13,6 +13,7 @@ exceeds the budget on its own is recorded as "oom".
 """
 
 import os
+import time
 
 from conv_t5.bench import proc
 from conv_t5.bench import report
@@ -82,6 +83,7 @@ class GroupRun:
              self._room_for(queue[0], wave, peaks, building,
                             siblings_allowed)):
         p = queue.pop(0)
+        self.runner.progress(f"building {p['model']} (batch {p['batch']})")
         building.append((p, self._start(p)))
       if not building:
         break
@@ -90,6 +92,9 @@ class GroupRun:
         msg = child.receive(a.step_timeout_s)
         self.records[p["model"]].update(
             build_s=msg["build_s"], num_microbatches=msg["num_microbatches"])
+        self.runner.progress(
+            f"{p['model']} built in {msg['build_s']:.0f} s; "
+            f"{a.warmup} warm-up step(s)")
         child.request({"cmd": "steps", "n": a.warmup},
                       a.step_timeout_s * max(a.warmup, 1))
       except proc.ChildFailed as e:
@@ -104,7 +109,12 @@ class GroupRun:
     self.times = {m: [] for m in wave}
     for m in wave:
       self.records[m]["interleaved_with"] = sorted(set(wave) - {m})
+    began = time.time()
     for rep in range(a.reps):
+      left = ("" if rep == 0 else "; time left in this wave ~" +
+              f"{(time.time() - began) / rep * (a.reps - rep):.0f} s")
+      self.runner.progress(f"timing {len(wave)} model(s), repetition "
+                           f"{rep + 1}/{a.reps}{left}")
       order = list(wave)
       if order:
         order = order[rep % len(order):] + order[:rep % len(order)]

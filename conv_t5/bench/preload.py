@@ -9,13 +9,19 @@ own after the fork.
 """
 
 import conv_t5  # noqa: F401  (TF compatibility fix before mesh_tensorflow)
-import mesh_tensorflow  # noqa: F401  pylint: disable=unused-import
-from mesh_tensorflow.transformer import transformer  # noqa: F401  pylint: disable=unused-import
-from mesh_tensorflow.transformer import utils  # noqa: F401  pylint: disable=unused-import
-import tensorflow.compat.v1 as tf  # noqa: F401  (worker.py: preload.tf)
+from conv_t5 import startup
 
-from conv_t5 import paths
-import conv_t5.layers  # noqa: F401  pylint: disable=unused-import
+# The fork server is a process of its own (not `python -m`): the benchmark's
+# quiet start-up again, before TensorFlow loads here.
+startup.quiet()
+
+import mesh_tensorflow  # noqa: E402,F401  pylint: disable=unused-import
+from mesh_tensorflow.transformer import transformer  # noqa: E402,F401  pylint: disable=unused-import
+from mesh_tensorflow.transformer import utils  # noqa: E402,F401  pylint: disable=unused-import
+import tensorflow.compat.v1 as tf  # noqa: E402,F401  (worker.py: preload.tf)
+
+from conv_t5 import paths  # noqa: E402
+import conv_t5.layers  # noqa: E402,F401  pylint: disable=unused-import
 
 paths.add_gin_search_paths(with_mesh=True)  # imports t5 for its gin directory
 

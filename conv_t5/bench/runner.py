@@ -18,7 +18,9 @@ tf.nn.depthwise_conv2d.
 
 Writes <out_dir>/bench.json (metadata, one record per model / workload / L,
 the core microbenchmark, the targets), bench.md and bench.png, and prints the
-JSON's path last.
+JSON's path last. Before it, stdout gets progress line by line as it happens,
+also into a pipe or a file: each group with a lower bound of the time left,
+each model's build and warm-up, each timing repetition, the group's results.
 """
 
 import argparse
@@ -144,6 +146,15 @@ class Runner:
     self.guard = proc.Guard(budget * 1024.0, args.mem_reserve_gb * 1024)
     self.history = {}   # (size, workload, model) -> its out-of-memory record
     self.peaks = {}     # (size, workload, model) -> last peak RSS, MB
+    self.start = time.time()
+    self.group_label = ""
+
+  def progress(self, text):
+    """One progress line on stdout, flushed: live in a terminal, a pipe or a
+    file alike (`make bench | tee bench.log`, CI logs)."""
+    elapsed = time.time() - self.start
+    print(f"[bench {_duration(elapsed):>7}] {self.group_label}{text}",
+          flush=True)
 
   def point(self, size, workload, seq_len, model):
     a = self.args
@@ -196,6 +207,8 @@ class Runner:
 
 def main(argv=None):
   args = parse_args(sys.argv[1:] if argv is None else argv)
+  # Progress must show as it happens when stdout is a pipe or a file too.
+  sys.stdout.reconfigure(line_buffering=True)
   start = time.time()
   out_dir = os.path.abspath(args.out_dir)
   log_dir = os.path.join(out_dir, "logs")
@@ -234,8 +247,9 @@ def main(argv=None):
   return 0
 
 
-def _run_all(args, runner):
-  records = []
+def _groups(args, runner):
+  """The points of each (size, workload, L) group, in the order they run."""
+  groups = []
   for size in args.sizes:
     for workload in args.workloads:
       for seq_len in args.lengths if workload == "A" else args.lengths_b:
@@ -243,11 +257,42 @@ def _run_all(args, runner):
                   for m in args.models
                   if m not in models.AUTHORS.values()
                   or seq_len in args.authors_lengths]
-        if not points:
-          continue
-        records += runner.run_group(points)
-        for r in records[-len(points):]:
-          print(report.progress_line(r), file=sys.stderr, flush=True)
+        if points:
+          groups.append(points)
+  return groups
+
+
+def _duration(seconds):
+  seconds = int(round(seconds))
+  if seconds >= 3600:
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+  return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _run_all(args, runner):
+  records = []
+  groups = _groups(args, runner)
+  began = time.time()
+  for i, points in enumerate(groups):
+    p = points[0]
+    runner.group_label = ""
+    # Later groups are longer (L grows): a lower bound, said as such.
+    left = ("time left: unknown until the first group ends" if i == 0 else
+            "time left: at least " +
+            _duration((time.time() - began) / i * (len(groups) - i)))
+    runner.progress(
+        f"group {i + 1}/{len(groups)}: {p['size']} workload {p['workload']} "
+        f"L={p['seq_len']}, {len(points)} models "
+        f"({', '.join(q['model'] for q in points)}); {left}")
+    runner.group_label = (f"{i + 1}/{len(groups)} {p['size']} "
+                          f"{p['workload']} L={p['seq_len']}: ")
+    records += runner.run_group(points)
+    for r in records[-len(points):]:
+      print(report.progress_line(r), flush=True)
+  runner.group_label = ""
+  if _list(args.core_shapes):
+    runner.progress("core microbenchmark (ours against "
+                    "tf.nn.depthwise_conv2d)")
   return records, runner.run_core()
 
 

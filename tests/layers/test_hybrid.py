@@ -74,3 +74,43 @@ def test_attention_blocks_out_of_range_names_the_stack_depth():
         "encoder/conv_t5.Hybrid.schedule = 'dynamic'",
         "encoder/conv_t5.Hybrid.attention_blocks = [5]",
     ])
+
+
+def variable_shapes_of(bindings, gin_file="models/conv_lightweight.tiny.gin"):
+  """{variable name: shape as a list} of a tiny model built from gin."""
+  config.parse([gin_file, "cpu.gin"], bindings)
+  with tf.Graph().as_default():
+    model = transformer.make_bitransformer(
+        input_vocab_size=32, output_vocab_size=32, layout="", mesh_shape="")
+    graph = mtf.Graph()
+    mesh = mtf.Mesh(graph, "mesh")
+    ids = mtf.ones(mesh, mtf.Shape([mtf.Dimension("batch", 1),
+                                    mtf.Dimension("length", 6)]), tf.int32)
+    model.call_simple(ids, ids, compute_loss=True, mode="train",
+                      variable_dtype=mtf.VariableDType(tf.float32))
+    return {v.name: v.shape.to_integer_list for v in graph.all_variables}
+
+
+def test_scoped_bindings_reach_the_hybrids_inner_layers():
+  # The inner layers are built under make_layer_stack's "encoder" / "decoder"
+  # gin scope, as a plain convolution stack's are.
+  shapes = variable_shapes_of([
+      "encoder/transformer.make_layer_stack.layers = "
+      "[@conv_t5.Hybrid, @transformer_layers.DenseReluDense]",
+      "decoder/transformer.make_layer_stack.layers = [@conv_t5.Hybrid, "
+      "@transformer_layers.EncDecAttention, @transformer_layers.DenseReluDense]",
+      "conv_t5.Hybrid.schedule = ['dilated', 'attention']",
+      "encoder/conv_t5.DilatedConvolution.kernel_width = [3, 7]",
+      "decoder/conv_t5.DilatedConvolution.kernel_width = 5",
+      "encoder/conv_t5.DilatedConvolution.num_heads = 4",
+      "decoder/SelfAttention.num_heads = 4",
+  ])
+  def shape(stack, block, cls, variable):
+    return shapes[f"{stack}/block_{block:03d}/layer_000/Hybrid/{cls}/"
+                  f"{variable}"]
+  assert shape("encoder", 0, "DilatedConvolution", "kernel") == [4, 3]
+  # (8 heads: the class default; only the encoder binds num_heads.)
+  assert shape("decoder", 0, "DilatedConvolution", "kernel") == [8, 5]
+  # SelfAttention's q: [d_model, heads x d_kv] (tiny: 32, 2 heads, d_kv 16).
+  assert shape("encoder", 1, "SelfAttention", "q") == [32, 2 * 16]
+  assert shape("decoder", 1, "SelfAttention", "q") == [32, 4 * 16]
