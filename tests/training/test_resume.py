@@ -2,11 +2,11 @@
 last checkpoint when the same command runs again and reaches the requested
 step; what the kill leaves behind is readable.
 
-The kill lands at a fixed point of the run, never after its end: the first run
+The kill lands at a fixed point of the run, never after its end: a killed run
 is the console entry point with a test hook that stops the process there
 (between two steps, or in the middle of a checkpoint save, after the
 checkpoint's files are written and before the `checkpoint` index names it),
-writes a marker file and waits to be killed."""
+writes a marker file and waits to be killed. No seed, no delay."""
 
 import os
 import signal
