@@ -75,22 +75,43 @@ class LayerRun:
 
   def stepwise(self, name, x, initial_position=0):
     """first_part on x (its first `initial_position` steps are the known
-    prefix), then one incremental call per remaining position."""
+    prefix), then one incremental call per remaining position.
+
+    initial_position: an int, or one int per row (a list): row b's prefix is
+    x[b, :initial_position[b]], passed to first_part as a [batch] tensor, and
+    its step i reads x[b, initial_position[b] + i] at that position. Steps
+    run until the row with the shortest prefix reaches the end; the outputs
+    of a row past its end (its input is zeros there) mean nothing.
+    """
     xm = self._import(x, [self.batch_dim, self.length_dim, self.model.model_dim])
+    per_row = not isinstance(initial_position, int)
+    start = min(initial_position) if per_row else initial_position
+    if per_row:
+      initial = self._import(list(initial_position), [self.batch_dim],
+                             tf.int32)
+    else:
+      initial = initial_position
     first = self._context("first_part", sequence_id=1, new_states=[],
-                          initial_position=initial_position,
+                          initial_position=initial,
                           position=mtf.range(self.mesh, self.length_dim,
                                              tf.int32),
                           position_is_default=True)
     self._call(first, xm)
     states = first.new_states
-    if initial_position == 0:
+    if not per_row and initial_position == 0:
       states = [mtf.zeros_like(s) for s in states]
     steps = []
-    for t in range(initial_position, self.length_dim.size):
-      xt = mtf.gather(xm, t, self.length_dim)
+    for i in range(self.length_dim.size - start):
+      if per_row:
+        position = initial + i                       # [batch]
+        xt = mtf.gather(xm, position, self.length_dim,
+                        output_shape=mtf.Shape(
+                            [self.batch_dim, self.model.model_dim]))
+      else:
+        position = start + i
+        xt = mtf.gather(xm, position, self.length_dim)
       inc = self._context("incremental", sequence_id=1, states=states,
-                          new_states=[], position=t)
+                          new_states=[], position=position)
       steps.append(self._call(inc, xt))
       states = inc.new_states
     self.outputs[name] = mtf.stack(steps, self.length_dim.name,
