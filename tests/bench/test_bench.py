@@ -128,14 +128,18 @@ def test_quick_mode_metadata_core_and_files(quick_run):
   out, _ = quick_run
   result = json.loads((out / "bench.json").read_text())
   meta = result["metadata"]
-  for key in ("machine", "cpu_model", "date"):
-    assert meta[key]
+  from conv_t5 import machine  # pylint: disable=g-import-not-at-top
+  here = machine.metadata()
+  for key in ("machine", "cpu_model", "nproc", "ram_gb", "versions"):
+    assert meta[key] == here[key], key
+  import datetime  # pylint: disable=g-import-not-at-top
+  assert datetime.datetime.fromisoformat(meta["date"]).tzinfo is not None
   for key in ("nproc", "ram_gb", "runtime_s", "mem_budget_mb"):
     assert _positive_finite(meta[key]), key
   for key in ("load_before", "load_after"):
     assert len(meta[key]) == 3 and all(math.isfinite(x) and x >= 0
                                        for x in meta[key])
-  assert meta["versions"]["tensorflow"].startswith("2.")
+  assert meta["versions"]["tensorflow"] == tf.__version__
   assert len(result["core"]) == 2                 # centred and causal
   for c in result["core"]:
     for key in ("ours_s", "primitive_s", "ratio"):
