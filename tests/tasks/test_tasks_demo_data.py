@@ -112,7 +112,7 @@ def test_split_sizes_labels_and_stats(built):
     tokens = stats[name]["inputs_tokens"]
     assert tokens["min"] <= tokens["p50"] <= tokens["p95"] <= tokens["max"]
   assert sum(stats["movie_sentiment"]["examples"].values()) == 5500
-  assert stats["pretrain"]["docs"]["train"] > 1000
+  assert stats["pretrain"]["docs"] == {"train": 4761, "validation": 97}
 
 
 def _words(text):
@@ -135,10 +135,14 @@ def test_pretraining_corpus_shares_no_text_with_finetuning_sets(built):
     elif len(w) >= 3:
       forbidden[len(w)].add(tuple(w))
   assert len(forbidden[8]) > 10000 and len(forbidden[3]) > 10
+  with open(built["stats"]) as f:
+    counts = json.load(f)["pretrain"]["docs"]
+  assert counts == {"train": 4761, "validation": 97}   # the checksummed build
   for split in ("train", "validation"):
     with open(built["pretrain"][split], encoding="utf-8") as f:
       docs = f.read().splitlines()
-    assert docs and all(docs)
+    assert len(docs) == counts[split]
+    assert "" not in docs
     for doc in docs:
       w = _words(doc)
       for n, grams in forbidden.items():
