@@ -12,6 +12,9 @@ gin cleared, t5's mesh_transformer_main.main). A case is a dict:
   python    Python source to exec instead (status 0 if it returns; the
             exception's text goes to "message" if it raises)
   copy      optional [src, dst]: copy the directory tree src to dst first
+  setup     optional Python source run in this process before the case (e.g.
+            patches that make a network access fail loudly); what it changes
+            stays for the cases after it
   log       path where the case's fd 2 (TF's C++ and absl logs, tf.Print
             losses) is written
 
@@ -31,6 +34,8 @@ import traceback
 
 
 def _run_case(case, cli):
+  if case.get("setup"):
+    exec(case["setup"], {})  # pylint: disable=exec-used
   if case.get("copy"):
     src, dst = case["copy"]
     shutil.rmtree(dst, ignore_errors=True)

@@ -41,7 +41,9 @@ class LayerRun:
   """One conv_t5 layer called in the modes of a Context, on one graph."""
 
   def __init__(self, layer, batch, length, d_model, autoregressive,
-               mesh_shape="", layout=""):
+               mesh_shape="", layout="", activation_dtype=tf.float32):
+    """activation_dtype: of the layer's inputs and activations (variables are
+    float32 either way; tf.bfloat16 as on TPU)."""
     self.graph = mtf.Graph()
     self.mesh = mtf.Mesh(self.graph, "mesh")
     self.layer = layer
@@ -50,16 +52,21 @@ class LayerRun:
     self.model = fake_model(d_model, autoregressive)
     self.outputs = {}
     self.mesh_shape, self.layout = mesh_shape, layout
+    self.activation_dtype = activation_dtype
 
   def _import(self, value, dims, dtype=tf.float32):
     return mtf.import_tf_tensor(self.mesh, tf.constant(value, dtype=dtype),
                                 mtf.Shape(dims))
 
+  def _import_x(self, x, dims):
+    return mtf.cast(self._import(x, dims), self.activation_dtype)
+
   def _context(self, mode, **kwargs):
     return transformer.Context(
         model=self.model, mesh=self.mesh, batch_dims=[self.batch_dim],
         length_dim=self.length_dim,
-        variable_dtype=mtf.VariableDType(tf.float32, tf.float32, tf.float32),
+        variable_dtype=mtf.VariableDType(tf.float32, tf.float32,
+                                         self.activation_dtype),
         mode=mode, **kwargs)
 
   def _call(self, context, x):
@@ -68,7 +75,8 @@ class LayerRun:
 
   def full(self, name, x, segment=None, mode="eval"):
     """Whole-sequence call: x [batch, length, d_model], segment [batch, length]."""
-    xm = self._import(x, [self.batch_dim, self.length_dim, self.model.model_dim])
+    xm = self._import_x(x, [self.batch_dim, self.length_dim,
+                            self.model.model_dim])
     seg = None
     if segment is not None:
       seg = self._import(segment, [self.batch_dim, self.length_dim], tf.int32)
@@ -76,39 +84,75 @@ class LayerRun:
 
   def stepwise(self, name, x, initial_position=0):
     """first_part on x (its first `initial_position` steps are the known
-    prefix), then one incremental call per remaining position."""
-    xm = self._import(x, [self.batch_dim, self.length_dim, self.model.model_dim])
+    prefix), then one incremental call per remaining position.
+
+    initial_position: an int, or one int per row (a list): row b's prefix is
+    x[b, :initial_position[b]], passed to first_part as a [batch] tensor, and
+    its step i reads x[b, initial_position[b] + i] at that position. Steps
+    run until the row with the shortest prefix reaches the end; the outputs
+    of a row past its end (its input is zeros there) mean nothing.
+    """
+    xm = self._import_x(x, [self.batch_dim, self.length_dim,
+                            self.model.model_dim])
+    per_row = not isinstance(initial_position, int)
+    start = min(initial_position) if per_row else initial_position
+    if per_row:
+      initial = self._import(list(initial_position), [self.batch_dim],
+                             tf.int32)
+    else:
+      initial = initial_position
     first = self._context("first_part", sequence_id=1, new_states=[],
-                          initial_position=initial_position,
+                          initial_position=initial,
                           position=mtf.range(self.mesh, self.length_dim,
                                              tf.int32),
                           position_is_default=True)
     self._call(first, xm)
     states = first.new_states
-    if initial_position == 0:
+    if not per_row and initial_position == 0:
       states = [mtf.zeros_like(s) for s in states]
     steps = []
-    for t in range(initial_position, self.length_dim.size):
-      xt = mtf.gather(xm, t, self.length_dim)
+    for i in range(self.length_dim.size - start):
+      if per_row:
+        position = initial + i                       # [batch]
+        xt = mtf.gather(xm, position, self.length_dim,
+                        output_shape=mtf.Shape(
+                            [self.batch_dim, self.model.model_dim]))
+      else:
+        position = start + i
+        xt = mtf.gather(xm, position, self.length_dim)
       inc = self._context("incremental", sequence_id=1, states=states,
-                          new_states=[], position=t)
+                          new_states=[], position=position)
       steps.append(self._call(inc, xt))
       states = inc.new_states
     self.outputs[name] = mtf.stack(steps, self.length_dim.name,
                                    axis=1) if steps else None
 
-  def run(self):
-    """Lowers and runs; returns ({name: array}, {variable name: array})."""
+  def run(self, weights=None, updates=()):
+    """Lowers and runs; returns ({name: array}, {variable name: array}).
+
+    Outputs are returned as float32. weights: optional {variable name: array}
+    assigned to the variables first (e.g. those of another run). updates: mtf
+    Operations (e.g. an optimizer's) run once after the outputs are fetched;
+    the variables are read after them.
+    """
     impl = mesh_impl(self.mesh_shape, self.layout)
     lowering = mtf.Lowering(self.graph, {self.mesh: impl}, autostack=False)
-    fetch = {k: lowering.export_to_tf_tensor(v)
+    fetch = {k: tf.cast(lowering.export_to_tf_tensor(v), tf.float32)
              for k, v in self.outputs.items() if v is not None}
-    variables = {v.name: lowering.export_to_tf_tensor(v.outputs[0])
+    variables = {v.name: tf.cast(lowering.export_to_tf_tensor(v.outputs[0]),
+                                 tf.float32)
                  for v in self.graph.trainable_variables}
+    masters = {v.name: v.get_master()
+               for v in self.graph.trainable_variables}
+    assign = [tf.assign(masters[k], w) for k, w in (weights or {}).items()]
+    update = tf.group([lowering.lowered_operation(op) for op in updates])
     with tf.Session(config=session_config()) as sess:
       sess.run(tf.global_variables_initializer())
+      sess.run(assign)
       sess.run(lowering.copy_masters_to_slices())
-      return sess.run((fetch, variables))
+      out = sess.run(fetch)
+      sess.run(update)
+      return out, sess.run(variables)
 
 
 def run_layer(layer, x, autoregressive, segment=None, mesh_shape="",

@@ -52,8 +52,10 @@ def test_second_invocation_evaluates_that_checkpoint(trained):
   assert status == 0, text[-3000:]
   assert f"Saving dict for global step {TRAIN_STEPS}:" in text
   assert "neg_log_perplexity = -" in text
-  assert glob.glob(os.path.join(md, "eval_local_text_span_corruption_validation_*",
-                                "events.out.tfevents.*"))
+  events = glob.glob(os.path.join(
+      md, "eval_local_text_span_corruption_validation_*",
+      "events.out.tfevents.*"))
+  assert len(events) == 1, events    # one evaluation, one summary file
 
 
 def test_unknown_gin_file_names_what_exists(tmp_path):

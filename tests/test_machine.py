@@ -1,7 +1,11 @@
 """conv_t5.machine: the one description of the machine, in the two shapes
 that results record (grid markers, benchmark metadata)."""
 
+import os
+import platform
 import sys
+
+import pytest
 
 from conv_t5 import machine
 
@@ -14,6 +18,18 @@ def test_summary_has_the_keys_grid_markers_have_always_had():
     assert info["ram_gb"] > 0
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="reads /proc")
+def test_summary_says_what_proc_says():
+  with open("/proc/cpuinfo") as f:
+    cpu = next(l.split(":", 1)[1].strip() for l in f
+               if l.startswith("model name"))
+  with open("/proc/meminfo") as f:
+    kib = next(int(l.split()[1]) for l in f if l.startswith("MemTotal:"))
+  assert machine.summary() == {"nproc": len(os.sched_getaffinity(0)),
+                               "cpu": cpu, "ram_gb": round(kib / 2**20, 1)}
+
+
 def test_metadata_describes_the_same_machine():
   meta = machine.metadata()
   summary = machine.summary()
@@ -21,5 +37,7 @@ def test_metadata_describes_the_same_machine():
   assert meta["nproc"] == summary["nproc"]
   assert meta["ram_gb"] == summary.get("ram_gb")
   assert {"machine", "platform", "python", "versions", "date"} <= set(meta)
-  assert meta["versions"]["tensorflow"]
+  assert meta["machine"] == platform.node()
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  assert meta["versions"]["tensorflow"] == tf.__version__
   assert len(machine.load_average()) == 3

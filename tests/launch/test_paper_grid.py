@@ -59,7 +59,7 @@ def test_every_distinct_gin_config_parses(full_plan):
       continue
     seen.add(key)
     for f in flag_values(argv, "gin_file"):
-      assert os.path.isabs(f) or config.resolve(f), f
+      assert os.path.isfile(f if os.path.isabs(f) else config.resolve(f)), f
     parse_like_the_cli(argv)
     import seqio  # pylint: disable=g-import-not-at-top
     task = gin.query_parameter("%MIXTURE_NAME")

@@ -138,20 +138,26 @@ def test_model_parallel_mesh_gives_the_same_outputs(variant, layout):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("kwargs,named", [
-    ({"kernel_width": 0}, "kernel_width = 0"),
-    ({"kernel_width": [3, 0]}, "kernel_width = [3, 0]"),
-    ({"dilation": 0}, "dilation = 0"),
-    ({"kernel_width": 2.5}, "kernel_width = 2.5"),
-    ({"num_heads": 0}, "num_heads = 0"),
-    ({"kernel_dropout": 1.0}, "kernel_dropout = 1.0"),
-    ({"num_heads": 3, "channels": 8}, "num_heads = 3"),
+@pytest.mark.parametrize("kwargs,message", [
+    ({"kernel_width": 0},
+     "kernel_width = 0: kernel widths must be integers >= 1."),
+    ({"kernel_width": [3, 0]},
+     "kernel_width = [3, 0]: kernel widths must be integers >= 1."),
+    ({"dilation": 0}, "dilation = 0: dilation rates must be integers >= 1."),
+    ({"kernel_width": 2.5},
+     "kernel_width = 2.5: kernel widths must be integers >= 1."),
+    ({"num_heads": 0}, "num_heads = 0: must be an integer >= 1."),
+    ({"kernel_dropout": 1.0}, "kernel_dropout = 1.0: must be in [0, 1)."),
+    ({"num_heads": 3, "channels": 8},
+     "num_heads = 3 does not divide channels = 8: choose num_heads among the "
+     "divisors of 8."),
 ])
-def test_bad_hyper_parameters_fail_at_build(variant, kwargs, named):
+def test_bad_hyper_parameters_fail_at_build(variant, kwargs, message):
+  """The message's first line (gin adds "In call to configurable" notes)."""
   with pytest.raises(errors.ConfigError) as e:
     VARIANTS[variant](**kwargs)
-  assert named in str(e.value)
-  assert "must be" in str(e.value) or "choose" in str(e.value)
+  name = type(make(variant)).__name__
+  assert str(e.value).splitlines()[0] == f"{name}.{message}"
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -160,3 +166,91 @@ def test_heads_not_dividing_d_model_fail_when_the_model_is_built(variant):
   with pytest.raises(errors.ConfigError, match=r"num_heads = 3 does not divide "
                      r"the 8 channels.*divisors of 8"):
     mtf_harness.run_layer(make(variant, heads=3), x, False)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_decoding_from_a_different_position_per_row(variant):
+  """first_part with a per-row initial_position ([batch] tensor, as beam
+  search and prefix decoding pass it), then incremental steps at a per-row
+  position: each row's steps equal its teacher-forced outputs from its own
+  start (row 0 from 2, row 1 from 6; dilation 2 so the state spans 4)."""
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  starts = [2, 6]
+  x = mtf_harness.random_inputs(2, 9, D, seed=13)
+  with tf.Graph().as_default():
+    tf.set_random_seed(1)
+    run = mtf_harness.LayerRun(make(variant, 3, 2), 2, 9, D, True)
+    run.full("full", x)
+    run.stepwise("steps", x, initial_position=starts)
+    out, _ = run.run()
+  for row, start in enumerate(starts):
+    np.testing.assert_allclose(out["steps"][row, :9 - start],
+                               out["full"][row, start:], rtol=1e-5,
+                               atol=1e-5, err_msg=f"row {row}")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_channels_other_than_d_model(variant):
+  """channels = 12 with d_model = 8 (X1 is [.., 2 heads, 6]): the equations
+  with those shapes, and decoding equals the whole sequence."""
+  x = mtf_harness.random_inputs(2, 11, D, seed=17)
+  layer = VARIANTS[variant](num_heads=2, kernel_width=3, dilation=2,
+                            channels=12)
+  out, weights = mtf_harness.run_layer(layer, x, True, segment=PACKED)
+  w = mtf_harness.weights_in_layer(weights)
+  assert w["glu_0/kernel"].shape == (D, 2, 6)
+  assert w["wo/kernel"].shape == (2, 6, D)
+  want = numpy_reference.block(x, w, variant, 3, 2, True, PACKED)
+  np.testing.assert_allclose(out["full"], want, rtol=1e-4, atol=1e-5)
+  out, _ = mtf_harness.run_layer(layer, x, True, stepwise=True)
+  np.testing.assert_allclose(out["steps"], out["full"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("causal", [True, False])
+def test_explicit_causal_overrides_the_stack(variant, causal):
+  """causal=True in an encoder and causal=False in a decoder: the window the
+  setting names, not the stack's default (numpy equations, packed rows)."""
+  x = mtf_harness.random_inputs(2, 11, D, seed=19)
+  layer = VARIANTS[variant](num_heads=2, kernel_width=4, dilation=1,
+                            causal=causal)
+  out, weights = mtf_harness.run_layer(layer, x, not causal, segment=PACKED)
+  want = numpy_reference.block(x, mtf_harness.weights_in_layer(weights),
+                               variant, 4, 1, causal, PACKED)
+  np.testing.assert_allclose(out["full"], want, rtol=1e-4, atol=1e-5)
+  # Centred (non-causal) windows read ahead, so they cannot decode a step.
+  if not causal:
+    with pytest.raises(ValueError, match="incremental decoding needs a "
+                       "causal convolution"):
+      mtf_harness.run_layer(layer, x, True, stepwise=True)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_per_block_dilation_list(variant):
+  """dilation = [1, 3] in a stack of two blocks: block 0 reads t-2..t, block 1
+  t-6, t-3, t (numpy equations with each block's rate), and decoding keeps a
+  state of each block's size."""
+  import types  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  x = mtf_harness.random_inputs(2, 11, D, seed=23)
+  blocks = []
+  for i in range(2):
+    layer = VARIANTS[variant](num_heads=2, kernel_width=3, dilation=[1, 3])
+    layer.set_name(f"block_{i:03d}/layer_000")
+    blocks.append(layer)
+  for i, rate in enumerate([1, 3]):
+    with tf.Graph().as_default():
+      tf.set_random_seed(1)
+      run = mtf_harness.LayerRun(blocks[i], 2, 11, D, True)
+      run.model.layer_stack = types.SimpleNamespace(layers=blocks)
+      run.full("full", x, PACKED)
+      run.stepwise("steps", x)
+      out, weights = run.run()
+    want = numpy_reference.block(x, mtf_harness.weights_in_layer(weights),
+                                 variant, 3, rate, True, PACKED)
+    np.testing.assert_allclose(out["full"], want, rtol=1e-4, atol=1e-5,
+                               err_msg=f"block {i}")
+    unpacked = numpy_reference.block(x, mtf_harness.weights_in_layer(weights),
+                                     variant, 3, rate, True)
+    np.testing.assert_allclose(out["steps"], unpacked, rtol=1e-4, atol=1e-5,
+                               err_msg=f"block {i}")

@@ -86,6 +86,6 @@ def test_the_check_stands_aside_when_gin_selects_what_to_restore(bind):
   """With mesh-tensorflow's own filter (e.g. no optimizer slots), a partial
   restore is what the user asked for."""
   from mesh_tensorflow.transformer import utils  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
-  assert not train._custom_init_selection()  # pylint: disable=protected-access
+  assert train._custom_init_selection() is False  # pylint: disable=protected-access
   bind("utils.tpu_estimator_model_fn.init_variable_filter", "^(?!.*_slot_)")
-  assert train._custom_init_selection()  # pylint: disable=protected-access
+  assert train._custom_init_selection() is True  # pylint: disable=protected-access

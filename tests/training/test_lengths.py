@@ -47,4 +47,4 @@ def test_sequence_length_refuses_what_does_not(lengths, kwargs, expected):
 
 
 def test_lm_needs_only_targets():
-  assert check_sequence_length({"targets": 8}, model_type="lm")
+  assert check_sequence_length({"targets": 8}, model_type="lm") == {"targets": 8}

@@ -1,11 +1,17 @@
-"""Interrupt and resume: a training run killed with SIGKILL at an arbitrary
-point resumes from its last checkpoint when the same command runs again and
-reaches the requested step; what the kill leaves behind is readable."""
+"""Interrupt and resume: a training run killed with SIGKILL resumes from its
+last checkpoint when the same command runs again and reaches the requested
+step; what the kill leaves behind is readable.
+
+The kill lands at a fixed point of the run, never after its end: a killed run
+is the console entry point with a test hook that stops the process there
+(between two steps, or in the middle of a checkpoint save, after the
+checkpoint's files are written and before the `checkpoint` index names it),
+writes a marker file and waits to be killed. No seed, no delay."""
 
 import os
-import random
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -15,16 +21,71 @@ import cli_helpers as h
 
 STEPS, SAVE_EVERY = 8, 2
 
+# The console entry point (conv_t5.cli.console_entry_point, what the
+# conv_t5_mesh_transformer script runs), with the process stopped at
+# BLOCK_POINT: "between_steps" before the step after BLOCK_STEP steps have run,
+# "while_saving" inside the save of model.ckpt-BLOCK_STEP, once its data and
+# index files are written and before the checkpoint state file is updated.
+STOPPED_ENTRY_POINT = """
+import os, sys, time
+import tensorflow.compat.v1 as tf
+from tensorflow.python.checkpoint import checkpoint_management
+from conv_t5 import cli
+from conv_t5.training import train
 
-def _wait_for_step(log_path, proc, step, timeout=300):
-  """Polls the log until the run has printed `step`'s loss (or exited)."""
-  deadline = time.time() + timeout
-  while time.time() < deadline:
+POINT = os.environ["BLOCK_POINT"]
+STEP = int(os.environ["BLOCK_STEP"])
+MARKER = os.environ["BLOCK_MARKER"]
+
+
+def block():
+  sys.stderr.flush()
+  with open(MARKER, "w") as f:
+    f.write(POINT)
+  while True:
+    time.sleep(60)
+
+
+class StopBetweenSteps(tf.train.SessionRunHook):
+  def __init__(self):
+    self.steps_run = 0
+
+  def before_run(self, run_context):
+    if self.steps_run == STEP:
+      block()
+
+  def after_run(self, run_context, run_values):
+    self.steps_run += 1
+
+
+if POINT == "between_steps":
+  hooks = train.training_hooks
+  train.training_hooks = lambda *a, **k: hooks(*a, **k) + [StopBetweenSteps()]
+elif POINT == "while_saving":
+  update = checkpoint_management.update_checkpoint_state_internal
+
+  def stopped_update(*args, **kwargs):
+    if kwargs["model_checkpoint_path"].endswith("model.ckpt-%d" % STEP):
+      block()
+    return update(*args, **kwargs)
+
+  checkpoint_management.update_checkpoint_state_internal = stopped_update
+else:
+  raise ValueError(POINT)
+sys.argv[0] = "conv_t5_mesh_transformer"
+cli.console_entry_point()
+"""
+
+def _wait_for_marker(marker, proc, timeout=600):
+  """Waits until the stopped process writes its marker; False if it exited
+  first. The timeout only guards against a hang: a stopped process waits
+  forever, so no outcome depends on how fast the machine is."""
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    if os.path.exists(marker):
+      return True
     if proc.poll() is not None:
       return False
-    with open(log_path) as f:
-      if len(h.losses(f.read())) >= step:
-        return True
     time.sleep(0.05)
   return False
 
@@ -38,8 +99,10 @@ def _check_leftovers(model_dir):
   assert state is not None, os.listdir(model_dir)
   for path in state.all_model_checkpoint_paths:
     values = h.read_checkpoint(path)
-    assert values and all(np.all(np.isfinite(v)) for v in values.values()
-                          if v.dtype.kind == "f")
+    assert values, path
+    for name, value in values.items():
+      if value.dtype.kind == "f":
+        assert np.all(np.isfinite(value)), (path, name)
   config = os.path.join(model_dir, "operative_config.gin")
   if os.path.exists(config):
     with gin.unlock_config():
@@ -47,45 +110,57 @@ def _check_leftovers(model_dir):
   return h.latest_step(model_dir)
 
 
+def _stopped_run(argv, log_path, marker, point, step):
+  """Runs the entry point stopped at `point` / `step`, SIGKILLs it there;
+  returns its log."""
+  with open(log_path, "w") as log:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_ENTRY_POINT] + argv, stdout=log,
+        stderr=subprocess.STDOUT,
+        env=h.env(BLOCK_POINT=point, BLOCK_STEP=str(step),
+                  BLOCK_MARKER=marker))
+    try:
+      stopped = _wait_for_marker(marker, proc)
+    finally:
+      proc.send_signal(signal.SIGKILL)
+      status = proc.wait(timeout=60)
+  text = open(log_path).read()
+  assert stopped, (point, text[-3000:])
+  assert status == -signal.SIGKILL, (point, text[-3000:])
+  return text
+
+
 @pytest.mark.slow
 def test_sigkill_then_same_command_resumes_to_the_requested_step(tmp_path):
+  """The same command three times: killed between steps 3 and 4 (the index
+  names model.ckpt-2), then killed while saving model.ckpt-6 (its files are
+  written, the index still names model.ckpt-4), then run to the end."""
   corpus = h.write_corpus(str(tmp_path / "corpus.txt"))
   model_dir = str(tmp_path / "model")
   argv = h.train_argv(model_dir, corpus, steps=STEPS, save_every=SAVE_EVERY)
-  # Kill after an arbitrary step at or past the first periodic checkpoint, at
-  # an arbitrary moment within that step (the seed is printed on failure).
-  seed = int(time.time())
-  rng = random.Random(seed)
-  kill_after = rng.randint(SAVE_EVERY + 1, STEPS - 2)
-  delay = rng.uniform(0.0, 0.3)
-  first_log = str(tmp_path / "first.log")
-  with open(first_log, "w") as log:
-    proc = subprocess.Popen([h.CLI] + argv, stdout=log,
-                            stderr=subprocess.STDOUT, env=h.env())
-    try:
-      reached = _wait_for_step(first_log, proc, kill_after)
-      time.sleep(delay)
-      proc.send_signal(signal.SIGKILL)
-    finally:
-      status = proc.wait(timeout=60)
-  context = f"seed {seed}: kill after step {kill_after} + {delay:.2f}s"
-  assert reached and status == -signal.SIGKILL, (context, open(first_log).read()[-3000:])
-  interrupted = h.losses(open(first_log).read())  # steps 1, 2, ...
-  assert kill_after <= len(interrupted) < STEPS, context
 
-  saved = _check_leftovers(model_dir)
-  assert saved is not None and saved >= SAVE_EVERY, context
-  assert saved <= len(interrupted), context
+  text = _stopped_run(argv, str(tmp_path / "first.log"),
+                      str(tmp_path / "first.stopped"), "between_steps", 3)
+  first = h.losses(text)  # steps 1, 2, 3
+  assert len(first) == 3, (first, text[-3000:])
+  assert _check_leftovers(model_dir) == 2
 
-  status, text = h.run_cli(argv, str(tmp_path / "second.log"))
-  assert status == 0, (context, text[-3000:])
-  assert f"Restoring parameters from {model_dir}/model.ckpt-{saved}" in text
-  resumed = h.losses(text)  # steps saved + 1, ..., STEPS
-  assert len(resumed) == STEPS - saved, (context, resumed)
+  text = _stopped_run(argv, str(tmp_path / "second.log"),
+                      str(tmp_path / "second.stopped"), "while_saving", 6)
+  assert f"Restoring parameters from {model_dir}/model.ckpt-2" in text
+  second = h.losses(text)  # steps 3, 4, 5, 6
+  assert len(second) == 4, (second, text[-3000:])
+  # The half-finished save left its files behind, unlisted.
+  assert os.path.exists(os.path.join(model_dir, "model.ckpt-6.index"))
+  assert _check_leftovers(model_dir) == 4
+
+  status, text = h.run_cli(argv, str(tmp_path / "third.log"))
+  assert status == 0, text[-3000:]
+  assert f"Restoring parameters from {model_dir}/model.ckpt-4" in text
+  third = h.losses(text)  # steps 5, 6, 7, 8
+  assert len(third) == STEPS - 4, (third, text[-3000:])
   assert _check_leftovers(model_dir) == STEPS
-  # The resumed run continues from the trained weights, not a fresh start:
-  # its first loss is below the first loss of the interrupted run.
-  assert resumed[0] < interrupted[0], (context, interrupted, resumed)
-  print(f"\nkill/resume: {context}; killed after {len(interrupted)} steps, "
-        f"restored model.ckpt-{saved}, resumed steps {saved + 1}..{STEPS}; "
-        f"losses {interrupted} then {resumed}")
+  # Each resumed run continues from the trained weights, not a fresh start:
+  # its first loss is below the first loss of the first run.
+  assert second[0] < first[0], (first, second)
+  assert third[0] < first[0], (first, third)
