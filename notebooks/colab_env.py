@@ -275,10 +275,14 @@ _LOSS = re.compile(r"tf_loss\[([-+.\deE]+|nan|inf)\]\[(\d+)\]")
 
 def progress(every):
   """A `show` for Env.run: one line per `every` training steps, the loss."""
+  shown = set()  # the step tf.print reports can repeat (read unordered)
+
   def show(line):
     m = _LOSS.search(line)
-    if m and (int(m.group(2)) % every == 0 or int(m.group(2)) == 1):
-      return f"step {int(m.group(2)):5d}   loss {float(m.group(1)):.3f}"
+    step = int(m.group(2)) if m else None
+    if m and (step % every == 0 or step == 1) and step not in shown:
+      shown.add(step)
+      return f"step {step:5d}   loss {float(m.group(1)):.3f}"
     if "error" in line.lower() and "conv_t5_mesh_transformer" in line:
       return line.rstrip("\n")
     return None

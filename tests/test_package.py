@@ -190,6 +190,13 @@ def test_ci_run_fails_when_tests_fail_or_none_ran(tmp_path, case):
     (checkout / "tests" / "conftest.py").write_text(PAPER_CONFTEST)
     (checkout / "tests" / "test_model_configs.py").write_text(
         "import pytest\n@pytest.mark.paper_configs\ndef test_big():\n  pass\n")
+    # what `make test-demo` and `make test-notebook` run after it
+    for path, marker in [("experiments/test_demo.py", "demo"),
+                         ("experiments/test_demo_full.py", "demo"),
+                         ("notebooks/test_notebook.py", "notebook")]:
+      (checkout / "tests" / path).parent.mkdir(exist_ok=True)
+      (checkout / "tests" / path).write_text(
+          f"import pytest\n@pytest.mark.{marker}\ndef test_it():\n  pass\n")
   proc = subprocess.run([str(checkout / ".ci" / "run")], cwd=checkout,
                         capture_output=True, text=True, check=False,
                         env=h.env(), timeout=300)
@@ -197,3 +204,5 @@ def test_ci_run_fails_when_tests_fail_or_none_ran(tmp_path, case):
   if case == "passing":
     assert ".ci/run: junit.xml: 1 tests ran, 1 skipped" in proc.stdout
     assert ".ci/run: junit-paper.xml: 1 tests ran" in proc.stdout
+    assert ".ci/run: junit-demo.xml: 2 tests ran" in proc.stdout
+    assert ".ci/run: junit-notebook.xml: 1 tests ran" in proc.stdout
