@@ -133,12 +133,11 @@ def create_commands(root, venv, executable=sys.executable, which=shutil.which):
     make = [[py311, "-m", "venv", venv]]
   else:
     make = []
-    uv = which("uv")
-    if not uv:
+    uv = [which("uv")] if which("uv") else None
+    if not uv:  # from PyPI; `python -m uv` finds its binary off PATH too
       make.append([executable, "-m", "pip", "install", "--quiet", "uv"])
-      uv = "uv"
-    make.append([uv, "venv", "--seed", "--python",
-                 "%d.%d" % PYTHON, venv])
+      uv = [executable, "-m", "uv"]
+    make.append(uv + ["venv", "--seed", "--python", "%d.%d" % PYTHON, venv])
   return make + install_commands(python, root)
 
 

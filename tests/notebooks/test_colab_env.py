@@ -44,7 +44,8 @@ def test_other_python_creates_a_311_env_with_uv(checkout):
   assert "3.12" in plan.why and "no wheel" in plan.why
   assert plan.commands == [
       ["/usr/bin/python3", "-m", "pip", "install", "--quiet", "uv"],
-      ["uv", "venv", "--seed", "--python", "3.11", venv],
+      ["/usr/bin/python3", "-m", "uv", "venv", "--seed", "--python", "3.11",
+       venv],
       [python, "-m", "pip", "install", "--disable-pip-version-check",
        "--no-deps", "-r", os.path.join(checkout, "constraints.txt")],
       [python, "-m", "pip", "install", "--disable-pip-version-check",
