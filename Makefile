@@ -13,7 +13,7 @@ export CUDA_VISIBLE_DEVICES ?=
 # Demo data, its vocabulary and source archives (`make data`; not committed).
 export CONV_T5_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: venv demo demo-quick demo-full lint test test-fast test-demo test-paper-configs bench data clean-venv
+.PHONY: venv demo demo-quick demo-full lint test test-fast test-demo test-notebook test-paper-configs bench data clean-venv
 
 venv: $(STAMP)
 
@@ -49,18 +49,23 @@ lint: venv
 # PYTEST_ARGS: extra pytest arguments (.ci/run passes --junitxml).
 PYTEST_ARGS ?=
 
-# The linter first, then every test but the demo's end-to-end runs (the paper
-# configs are skipped: see below).
+# The linter first, then every test but the demo's and the notebook's
+# end-to-end runs (the paper configs are skipped: see below).
 test: venv lint
-	$(PY) -m pytest tests -m "not demo" $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m "not demo and not notebook" $(PYTEST_ARGS)
 
 test-fast: venv
-	$(PY) -m pytest tests -m "not slow and not demo"
+	$(PY) -m pytest tests -m "not slow and not demo and not notebook"
 
 # The demo end to end: --quick (resume, failures, repeatability), then the
 # whole default grid, as `make demo` runs it. .ci/run runs it after `make test`.
 test-demo: venv
 	$(PY) -m pytest tests/experiments/test_demo.py tests/experiments/test_demo_full.py -m demo -s $(PYTEST_ARGS)
+
+# notebooks/conv_t5_demo.ipynb executed end to end with a kernel from .venv
+# (about 6 min on 2 cores). .ci/run runs it after `make test`.
+test-notebook: venv
+	$(PY) -m pytest tests/notebooks/test_notebook.py -m notebook -s $(PYTEST_ARGS)
 
 # The small/base/large model configs through the t5 pipeline (minutes each on a CPU).
 # .ci/run runs it after `make test`.

@@ -190,11 +190,13 @@ def test_ci_run_fails_when_tests_fail_or_none_ran(tmp_path, case):
     (checkout / "tests" / "conftest.py").write_text(PAPER_CONFTEST)
     (checkout / "tests" / "test_model_configs.py").write_text(
         "import pytest\n@pytest.mark.paper_configs\ndef test_big():\n  pass\n")
-    # What `make test-demo` runs after that: the demo's end-to-end files.
-    (checkout / "tests" / "experiments").mkdir()
-    for name in ("test_demo.py", "test_demo_full.py"):
-      (checkout / "tests" / "experiments" / name).write_text(
-          "import pytest\n@pytest.mark.demo\ndef test_e2e():\n  pass\n")
+    # what `make test-demo` and `make test-notebook` run after it
+    for path, marker in [("experiments/test_demo.py", "demo"),
+                         ("experiments/test_demo_full.py", "demo"),
+                         ("notebooks/test_notebook.py", "notebook")]:
+      (checkout / "tests" / path).parent.mkdir(exist_ok=True)
+      (checkout / "tests" / path).write_text(
+          f"import pytest\n@pytest.mark.{marker}\ndef test_it():\n  pass\n")
   proc = subprocess.run([str(checkout / ".ci" / "run")], cwd=checkout,
                         capture_output=True, text=True, check=False,
                         env=h.env(), timeout=300)
@@ -203,3 +205,4 @@ def test_ci_run_fails_when_tests_fail_or_none_ran(tmp_path, case):
     assert ".ci/run: junit.xml: 1 tests ran, 1 skipped" in proc.stdout
     assert ".ci/run: junit-paper.xml: 1 tests ran" in proc.stdout
     assert ".ci/run: junit-demo.xml: 2 tests ran, 0 skipped, 0 failed" in proc.stdout
+    assert ".ci/run: junit-notebook.xml: 1 tests ran" in proc.stdout

@@ -65,8 +65,8 @@ class _GuardedEstimator:
 
 
 def _apply_run_options(estimator, seed, cpu_devices, inter_op_threads,
-                       disable_meta_optimizer=False):
-  """Sets the graph seed and session options of an Estimator.
+                       disable_meta_optimizer=False, summary_steps=None):
+  """Sets the graph seed, summary interval and session options of an Estimator.
 
   mesh-tensorflow's get_estimator exposes none of them, so this sets the two
   Estimator fields that hold them (tf_estimator 2.15: `_config`, read when the
@@ -74,6 +74,9 @@ def _apply_run_options(estimator, seed, cpu_devices, inter_op_threads,
   """
   if seed is not None:
     estimator._config = estimator._config.replace(tf_random_seed=seed)  # pylint: disable=protected-access
+  if summary_steps:
+    estimator._config = estimator._config.replace(  # pylint: disable=protected-access
+        save_summary_steps=summary_steps)
   if cpu_devices or inter_op_threads or disable_meta_optimizer:
     config = tf.ConfigProto()
     if estimator._session_config is not None:  # pylint: disable=protected-access
@@ -95,7 +98,7 @@ def train_model(estimator, vocabulary, sequence_length, batch_size,
                 seed=None, check_architecture=True, check_finite=True,
                 check_lengths=True, cpu_devices=None, inter_op_threads=None,
                 disable_meta_optimizer=False, check_init_checkpoint=True,
-                init_checkpoint=None):
+                init_checkpoint=None, summary_steps=None):
   """mesh-tensorflow's utils.train_model, guarded (same arguments, plus gin).
 
   Bound by the CLI as utils.run.train_model_fn. Before training: the sequence
@@ -125,6 +128,9 @@ def train_model(estimator, vocabulary, sequence_length, batch_size,
       restores.
     init_checkpoint: the checkpoint the estimator initializes from; default
       the gin value of utils.run.init_checkpoint.
+    summary_steps: write the TensorBoard summaries (loss, learning rate)
+      every this many steps instead of the Estimator's 100 (the notebook
+      plots a loss curve from them); None keeps 100.
   """
   from mesh_tensorflow.transformer import utils as mtf_utils  # pylint: disable=g-import-not-at-top
   model_dir = estimator.model_dir
@@ -134,7 +140,7 @@ def train_model(estimator, vocabulary, sequence_length, batch_size,
   if seed is not None and inter_op_threads is None:
     inter_op_threads = 1
   _apply_run_options(estimator, seed, cpu_devices, inter_op_threads,
-                     disable_meta_optimizer)
+                     disable_meta_optimizer, summary_steps)
   if seed is not None:
     determinism.seed_everything(seed)
     train_dataset_fn = _with_data_seed(train_dataset_fn, seed)
