@@ -147,7 +147,8 @@ def test_model_parallel_mesh_gives_the_same_outputs(variant, layout):
     ({"kernel_width": 2.5},
      "kernel_width = 2.5: kernel widths must be integers >= 1."),
     ({"num_heads": 0}, "num_heads = 0: must be an integer >= 1."),
-    ({"kernel_dropout": 1.0}, "kernel_dropout = 1.0: must be in [0, 1)."),
+    ({"kernel_dropout": 1.0},
+     "kernel_dropout = 1.0: must be in [0, 1) (one value for every block)."),
     ({"num_heads": 3, "channels": 8},
      "num_heads = 3 does not divide channels = 8: choose num_heads among the "
      "divisors of 8."),
