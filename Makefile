@@ -63,7 +63,7 @@ test-demo: venv
 	$(PY) -m pytest tests/experiments/test_demo.py tests/experiments/test_demo_full.py -m demo -s $(PYTEST_ARGS)
 
 # notebooks/conv_t5_demo.ipynb executed end to end with a kernel from .venv
-# (about 6 min on 2 cores). .ci/run runs it after `make test`.
+# (2-6 min on 2 cores). .ci/run runs it after `make test`.
 test-notebook: venv
 	$(PY) -m pytest tests/notebooks/test_notebook.py -m notebook -s $(PYTEST_ARGS)
 
