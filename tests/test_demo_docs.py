@@ -77,3 +77,38 @@ def test_every_verdict_the_docs_state_is_the_runs(quoted, path):
     assert stated[0] == found[questions[0]]["verdict"], (path, line)
     named.add(questions[0])
   assert named == set(found), (path, sorted(named))
+
+
+CONTROL_TRANSFER = os.path.join(REPO, "docs", "demo", "control_transfer")
+
+
+def _fmt(stat):
+  return f"{stat['mean']:+.1f} ± {stat['half']:.1f}"
+
+
+def test_the_control_transfer_run_is_its_gin_file_and_the_docs_quote_it():
+  """docs/demo/control_transfer/ is the run of gin/demo/control_transfer.gin
+  (the default recipe, 16,000 pre-training steps); its table and control
+  verdict follow from its records, and the gain the README and docs/demo.md
+  state is the one the records give."""
+  from conv_t5.experiments import spec as spec_lib  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(CONTROL_TRANSFER, "results.json")) as f:
+    data = json.load(f)
+  spec = spec_lib.spec_from_gin(["demo/control_transfer.gin"])
+  default = spec_lib.spec_from_gin(["demo/default.gin"])
+  assert data["grid"] == spec.to_json()
+  assert list(spec.archs) == list(spec.scratch_archs) == ["transformer"]
+  assert spec.pretrain_steps == 40 * default.pretrain_steps
+  assert spec.finetune_steps == default.finetune_steps
+  assert spec.seeds == default.seeds
+  table = _rebuilt(data)
+  assert table["rows"] == data["rows"]
+  control, _ = verdicts_lib.compute(table)
+  assert control == data["control"]
+  shown = dict(control=data["control"], **data["verdicts"])
+  with open(os.path.join(CONTROL_TRANSFER, "results.md")) as f:
+    assert f.read().strip() == table_lib.to_markdown(
+        data, verdicts=shown).strip()
+  gain = _fmt(control["comparisons"][0]["difference"])
+  for path in DOCS:
+    assert f"{gain} points" in open(path).read(), (path, gain)
