@@ -13,6 +13,7 @@ import re
 
 import pytest
 
+from conv_t5.experiments import spec as spec_lib
 from conv_t5.experiments import table as table_lib
 from conv_t5.experiments import verdicts as verdicts_lib
 
@@ -91,7 +92,6 @@ def test_the_control_transfer_run_is_its_gin_file_and_the_docs_quote_it():
   (the default recipe, 16,000 pre-training steps); its table and control
   verdict follow from its records, and the gain the README and docs/demo.md
   state is the one the records give."""
-  from conv_t5.experiments import spec as spec_lib  # pylint: disable=g-import-not-at-top
   with open(os.path.join(CONTROL_TRANSFER, "results.json")) as f:
     data = json.load(f)
   spec = spec_lib.spec_from_gin(["demo/control_transfer.gin"])
