@@ -112,3 +112,32 @@ def test_the_control_transfer_run_is_its_gin_file_and_the_docs_quote_it():
   gain = _fmt(control["comparisons"][0]["difference"])
   for path in DOCS:
     assert f"{gain} points" in open(path).read(), (path, gain)
+
+
+def test_the_lightweight_run_at_the_same_length_and_the_docs_quote_it():
+  """docs/demo/control_transfer/conv_lightweight/ is the same recipe for the
+  lightweight convolution; its gain, and its difference from the pre-trained
+  Transformer of the control's run (computed by the demo's verdict code on
+  the two runs' records), are the figures the README and docs/demo.md state."""
+  with open(os.path.join(CONTROL_TRANSFER, "results.json")) as f:
+    control_run = json.load(f)
+  with open(os.path.join(CONTROL_TRANSFER, "conv_lightweight",
+                         "results.json")) as f:
+    data = json.load(f)
+  spec = spec_lib.spec_from_gin(
+      ["demo/control_transfer.gin"],
+      ["GridSpec.archs = ['conv_lightweight']",
+       "GridSpec.scratch_archs = ['conv_lightweight']"])
+  assert data["grid"] == spec.to_json()
+  both = table_lib.build(control_run["runs"] + data["runs"],
+                         split=data["split"],
+                         archs=["transformer", "conv_lightweight"],
+                         pair_task=data["pair_task"], note=data["note"])
+  _, found = verdicts_lib.compute(both)
+  assert found["RQ1"] == data["verdicts"]["RQ1"]
+  figures = [_fmt(found[q]["comparisons"][0]["difference"])
+             for q in ("RQ1", "RQ2")]
+  for path in DOCS:
+    text = open(path).read()
+    for figure in figures:
+      assert f"{figure} points" in text, (path, figure)
