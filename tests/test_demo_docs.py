@@ -131,7 +131,8 @@ def test_the_lightweight_run_at_the_same_length_and_the_docs_quote_it():
   assert data["grid"] == spec.to_json()
   both = table_lib.build(control_run["runs"] + data["runs"],
                          split=data["split"],
-                         archs=["transformer", "conv_lightweight"],
+                         archs=control_run["grid"]["archs"]
+                         + data["grid"]["archs"],
                          pair_task=data["pair_task"], note=data["note"])
   _, found = verdicts_lib.compute(both)
   assert found["RQ1"] == data["verdicts"]["RQ1"]
