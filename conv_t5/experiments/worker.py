@@ -226,6 +226,8 @@ def _prepare_process():
         logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
   import conv_t5.tasks  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
   import t5.models  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import  (MtfModel in gin)
+  # conv_t5.train_model in gin (GridSpec.bindings may bind it).
+  import conv_t5.experiments.hooked_model  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
 
 
 def run_worker(out_dir, commands=sys.stdin):
