@@ -18,7 +18,8 @@ last.
 Re-running with the same output directory skips finished stages and resumes
 interrupted ones from their checkpoints. The results files are written only
 when every stage has finished, so a failed or interrupted run never replaces
-the results of a finished one. Worker logs: <out_dir>/logs/<arch>.log.
+the results of a finished one. Each worker process logs to
+<out_dir>/logs/worker<k>.log (conv_t5.experiments.pool).
 """
 
 import argparse
