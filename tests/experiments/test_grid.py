@@ -1,8 +1,14 @@
 """The grid (conv_t5.experiments: spec, stages, markers, worker): its units,
-stages, layout, config and markers (no training here: see test_demo.py)."""
+stages, layout, config and markers, and one tiny fine-tuning run that shows
+the evaluated steps are saved checkpoints (the grid runs: test_demo.py)."""
 
+import dataclasses
+import glob
 import json
 import os
+import re
+import subprocess
+import sys
 
 import pytest
 
@@ -125,13 +131,56 @@ def test_a_bad_spec_is_refused_naming_the_field(binding, message):
     spec_lib.spec_from_gin(["demo/quick.gin"], [binding])
 
 
-def test_eval_steps_are_the_saved_checkpoints(default_spec):
-  every = default_spec.save_every
-  assert every * default_spec.eval_checkpoints == default_spec.finetune_steps
-  assert worker.eval_steps(default_spec, 0) == [
-      every * k for k in range(1, default_spec.eval_checkpoints + 1)]
-  assert worker.eval_steps(default_spec, 1000)[-1] == (
-      1000 + default_spec.finetune_steps)
+# Runs in its own process, as a worker does (it sets TF1 behaviour): the
+# pre-training, its marker, then the fine-tuning from its checkpoint.
+_TRAIN_TWO_STAGES = r"""
+import json, sys
+from conv_t5 import files
+from conv_t5.experiments import markers, spec as spec_lib, worker
+from conv_t5.experiments import stages as stages_lib
+spec = spec_lib.GridSpec.from_json(json.loads(sys.argv[1]))
+root = sys.argv[2]
+worker._prepare_process()
+for name in sys.argv[3:]:
+  stage = next(s for s in stages_lib.stages(spec) if s.name == name)
+  result = worker.run_train_stage(spec, stage, root, lambda event: None)
+  files.atomic_write_json(markers.marker_path(stage, root), result)
+"""
+
+
+@pytest.mark.slow
+def test_eval_steps_are_the_saved_checkpoints(tmp_path, quick_spec,
+                                              demo_data_dir):
+  """A fine-tuning run from a pre-training checkpoint (a tiny transformer, a
+  few steps; the start is no multiple of the interval) leaves a checkpoint
+  at every step worker.eval_steps names, and at its start, and nowhere else."""
+  spec = dataclasses.replace(
+      quick_spec, archs=("transformer",), tasks=("demo_movie_sentiment",),
+      num_seeds=1, pretrain_steps=1, finetune_steps=4, eval_checkpoints=2,
+      batch_size=2, bindings=(),
+      pretrain_sequence_length={"inputs": 16, "targets": 8},
+      finetune_sequence_length={"inputs": 16, "targets": 4}).check()
+  pre = stages_lib.Stage("pretrain", "transformer", seed=spec.seed)
+  ft = stages_lib.Stage("finetune", "transformer", "pretrained",
+                        "demo_movie_sentiment", spec.seed)
+  # Not "models": a models/ in the cwd (on sys.path for -c) is taken by
+  # gin for the package of its models/*.gin includes, and they fail.
+  root = str(tmp_path / "root")
+  res = subprocess.run(
+      [sys.executable, "-c", _TRAIN_TWO_STAGES, json.dumps(spec.to_json()),
+       root, pre.name, ft.name], cwd=str(tmp_path), capture_output=True,
+      text=True, env=dict(os.environ, CONV_T5_DATA_DIR=demo_data_dir),
+      check=False)
+  assert res.returncode == 0, res.stderr[-3000:]
+  start = markers.read_marker(pre, root)["final_step"]
+  assert start == spec.pretrain_steps == 1 and spec.save_every == 2
+  steps = worker.eval_steps(spec, start)
+  assert steps == [3, 5]
+  saved = sorted(int(re.search(r"model\.ckpt-(\d+)\.index$", p).group(1))
+                 for p in glob.glob(os.path.join(ft.model_dir(root),
+                                                 "model.ckpt-*.index")))
+  assert saved == [start] + steps
+  assert markers.read_marker(ft, root)["final_step"] == steps[-1]
 
 
 def test_an_out_dir_of_another_grid_is_refused(tmp_path, quick_spec):
