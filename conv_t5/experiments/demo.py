@@ -23,6 +23,7 @@ the results of a finished one. Each worker process logs to
 """
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -38,13 +39,12 @@ from conv_t5.experiments import progress
 from conv_t5.experiments import results
 from conv_t5.experiments import spec as spec_lib
 from conv_t5.experiments import stages as stages_lib
-from conv_t5.experiments import table as table_lib
-from conv_t5.experiments import verdicts
 
 PROFILES = {"default": "demo/default.gin", "quick": "demo/quick.gin",
             "full": "demo/full.gin"}
 OUT_DIRS = {"default": "runs/demo", "quick": "runs/demo-quick",
             "full": "runs/demo-full"}
+LOCK_FILE = ".lock"
 
 
 class Display:
@@ -85,25 +85,6 @@ class Display:
     self._status = ""
 
 
-def collect(spec, out_dir):
-  """The table, the control and the verdicts from t5's eval outputs in the
-  grid's model dirs (those whose eval stage is done)."""
-  root = layout.models_root(out_dir)
-  done = [s.model_dir(root) for s in stages_lib.stages(spec)
-          if s.kind == "eval" and markers.is_done(s, root)]
-  records = results.collect(done, spec.eval_split, spec.report_split)
-  note = (f" at the fine-tuning checkpoint with the best {spec.eval_split} "
-          f"value of {spec.eval_checkpoints} evaluated"
-          if spec.eval_checkpoints > 1 else " at the last checkpoint")
-  if not spec.report_split:
-    note = " (" + note.strip() + ": optimistic, chosen and reported on the same split)"
-  table = table_lib.build(records, split=spec.report_split or spec.eval_split,
-                          archs=spec.archs, pair_task=spec.pair_task,
-                          note=note)
-  control, found = verdicts.compute(table)
-  return table, control, found
-
-
 def _run_info(spec, out_dir):
   """What the results JSON records besides the table: the grid, machines and
   compute time, all from the stage markers (the same on every re-run)."""
@@ -120,8 +101,8 @@ def _run_info(spec, out_dir):
 
 def write_results(table, control, found, spec, out_dir):
   """Writes results.{md,png,json} unless results.json already says the same."""
-  extra = dict(_run_info(spec, out_dir), control=control, verdicts=found,
-               rule=verdicts.RULE)
+  extra = dict(_run_info(spec, out_dir),
+               **results.verdict_fields(control, found))
   payload = dict(table, **extra)
   path = os.path.join(out_dir, "results.json")
   if os.path.exists(path):
@@ -170,6 +151,20 @@ def parse_args(argv):
   return parser.parse_args(argv)
 
 
+def lock_out_dir(out_dir):
+  """An exclusive lock on <out_dir>/.lock (flock, not waiting): its file
+  descriptor, or None if another process holds it. The lock goes with the
+  descriptor: closed, or the process gone (killed too), it is released."""
+  os.makedirs(out_dir, exist_ok=True)
+  fd = os.open(os.path.join(out_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    os.close(fd)
+    return None
+  return fd
+
+
 def _interrupt(signum, frame):
   del frame
   raise KeyboardInterrupt(f"signal {signum}")
@@ -177,12 +172,26 @@ def _interrupt(signum, frame):
 
 def main(argv=None):
   args = parse_args(argv)
+  size = "quick" if args.quick else "full" if args.full else "default"
+  out_dir = os.path.abspath(args.out_dir or OUT_DIRS[size])
+  lock = lock_out_dir(out_dir)
+  if lock is None:
+    print(f"error: another run holds {out_dir} (it has the lock "
+          f"{os.path.join(out_dir, LOCK_FILE)}); wait for it to end, or use "
+          "another --out_dir.", file=sys.stderr)
+    return 2
+  try:
+    return _run(args, size, out_dir)
+  finally:
+    os.close(lock)
+
+
+def _run(args, size, out_dir):
+  """main's work, with the out_dir locked."""
   signal.signal(signal.SIGTERM, _interrupt)  # stop the workers, keep results
   t0 = time.time()
   display = Display()
-  size = "quick" if args.quick else "full" if args.full else "default"
   profile = args.gin_file or [PROFILES[size]]
-  out_dir = os.path.abspath(args.out_dir or OUT_DIRS[size])
   jobs = args.jobs or (2 if (os.cpu_count() or 1) >= 2 else 1)
   try:
     spec = spec_lib.spec_from_gin(profile, args.gin_param)
@@ -222,9 +231,9 @@ def main(argv=None):
     return 130
   display.clear()
 
-  table, control, found = collect(spec, out_dir)
+  table, control, found, text = results.grid_report(spec, out_dir)
   print()
-  print(table_lib.to_markdown(table, verdicts=dict(control=control, **found)))
+  print(text)
   print()
   missing = [s.name for s in all_stages if not markers.is_done(s, root)]
   wall = progress.fmt_seconds(time.time() - t0)

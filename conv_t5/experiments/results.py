@@ -1,8 +1,9 @@
 """Per-run results, read from t5's own eval outputs; the results files.
 
+    python -m conv_t5.results GRID_OUT_DIR [--out_dir DIR]
     python -m conv_t5.results ROOT_OR_MODEL_DIR... [--out_dir DIR]
         [--select final|best|validation] [--split validation]
-        [--report_split test] [--metric accuracy]
+        [--report_split test] [--metric accuracy] [--pair_task TASK]
 
 Reads the TensorBoard event files that t5's eval (MtfModel.eval, or
 `conv_t5_mesh_transformer` with eval.gin) writes to <model_dir>/<split>_eval,
@@ -24,9 +25,15 @@ is reported at (`select`):
     best        the best value over the evaluated checkpoints (T5's habit
                 of reporting the best validation score)
 
+A grid's output directory (the demo's --out_dir, with its grid.json) is
+read as the grid ran it: the records of its finished evals, with its
+GridSpec's splits, architectures and pair task (`grid_report`), so this
+prints what `make demo` printed from the same records.
+
 One record per run and task (`records`): arch, init, task, seed, split,
 metric, value (x100, as t5's metrics report it), step, model_dir. The table,
-intervals and plot are experiments.table; the verdicts experiments.verdicts.
+intervals and plot are experiments.table; the verdicts experiments.verdicts;
+`report` turns records into both, and the text `make demo` and this print.
 """
 
 import argparse
@@ -190,6 +197,60 @@ def majority_baselines(records, tasks):
   return out
 
 
+# ----------------------------------------------------------------- report
+
+def report(records, split, archs=None, pair_task="", note=""):
+  """The table of `records`, the control, the verdicts and the text `make
+  demo` and `python -m conv_t5.results` print (the one code path of both).
+
+  Returns:
+    (table, control, found, text): experiments.table.build's table,
+    experiments.verdicts.compute's control and questions, and the table with
+    the verdicts as markdown.
+  """
+  from conv_t5.experiments import table as table_lib  # pylint: disable=g-import-not-at-top
+  from conv_t5.experiments import verdicts  # pylint: disable=g-import-not-at-top
+  table = table_lib.build(records, split=split, archs=archs,
+                          pair_task=pair_task, note=note)
+  control, found = verdicts.compute(table)
+  text = table_lib.to_markdown(table, verdicts=dict(control=control, **found))
+  return table, control, found, text
+
+
+def verdict_fields(control, found):
+  """What results.json records of the verdicts: control, verdicts, rule."""
+  from conv_t5.experiments import verdicts  # pylint: disable=g-import-not-at-top
+  return {"control": control, "verdicts": found, "rule": verdicts.RULE}
+
+
+def grid_note(spec):
+  """How a grid chose the checkpoint it reports, for the table's footnote."""
+  note = (f" at the fine-tuning checkpoint with the best {spec.eval_split} "
+          f"value of {spec.eval_checkpoints} evaluated"
+          if spec.eval_checkpoints > 1 else " at the last checkpoint")
+  if not spec.report_split:
+    note = (" (" + note.strip()
+            + ": optimistic, chosen and reported on the same split)")
+  return note
+
+
+def grid_records(spec, out_dir):
+  """The records of a grid run's finished evals (those with a marker)."""
+  from conv_t5.experiments import markers  # pylint: disable=g-import-not-at-top
+  from conv_t5.experiments import stages  # pylint: disable=g-import-not-at-top
+  root = layout.models_root(out_dir)
+  done = [s.model_dir(root) for s in stages.stages(spec)
+          if s.kind == "eval" and markers.is_done(s, root)]
+  return collect(done, spec.eval_split, spec.report_split)
+
+
+def grid_report(spec, out_dir):
+  """`report` of a grid run, as its GridSpec lays the table out."""
+  return report(grid_records(spec, out_dir),
+                split=spec.report_split or spec.eval_split, archs=spec.archs,
+                pair_task=spec.pair_task, note=grid_note(spec))
+
+
 # ----------------------------------------------------------------- writing
 
 def write_all(table, out_dir, extra=None):
@@ -215,37 +276,82 @@ def write_all(table, out_dir, extra=None):
   return paths
 
 
+GRID_FLAGS = ("split", "report_split", "metric", "select", "pair_task")
+
+
+def _grid_out_dir(dirs):
+  """The single directory given, if it is a grid's --out_dir; else None."""
+  from conv_t5.experiments import markers  # pylint: disable=g-import-not-at-top
+  if len(dirs) == 1 and _gfile().exists(
+      os.path.join(dirs[0], markers.GRID_FILE)):
+    return dirs[0]
+  return None
+
+
 def main(argv=None):
-  from conv_t5.experiments import table as table_lib  # pylint: disable=g-import-not-at-top
+  from conv_t5.experiments import markers  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
       prog="python -m conv_t5.results", description=__doc__.split("\n\n")[0])
   parser.add_argument("dirs", nargs="+",
-                      help="roots or model dirs, local or gs://")
+                      help="a grid's --out_dir, or roots or model dirs, "
+                           "local or gs://")
   parser.add_argument("--out_dir", help="also write results.{md,json,png}")
-  parser.add_argument("--split", default="validation",
-                      help="the split checkpoints are chosen on")
-  parser.add_argument("--report_split", default="",
+  parser.add_argument("--split", default=None,
+                      help="the split checkpoints are chosen on "
+                           "(default validation)")
+  parser.add_argument("--report_split", default=None,
                       help="report this split at the chosen checkpoint")
   parser.add_argument("--metric", default=None)
-  parser.add_argument("--select", default="validation", choices=SELECTIONS)
+  parser.add_argument("--select", default=None, choices=SELECTIONS,
+                      help="default validation")
+  parser.add_argument("--pair_task", default=None,
+                      help="the two-sequence task of RQ4: a column apart, "
+                           "not in the mean")
   args = parser.parse_args(argv)
-  model_dirs = find_model_dirs(args.dirs, args.split)
-  if not model_dirs:
-    print(f"error: no model dir with a {args.split}_eval subdir under "
-          f"{args.dirs}", file=sys.stderr)
-    return 1
-  try:
-    records = collect(model_dirs, args.split, args.report_split, args.metric,
-                      args.select)
-  except ValueError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  table = table_lib.build(records, split=args.report_split or args.split)
-  print(table_lib.to_markdown(table))
+  grid_dir = _grid_out_dir(args.dirs)
+  if grid_dir:
+    given = [f"--{k}" for k in GRID_FLAGS if getattr(args, k) is not None]
+    if given:
+      print(f"error: {grid_dir} is a grid's output directory, read as the "
+            f"grid ran it (its {markers.GRID_FILE}); drop {', '.join(given)}"
+            f", or pass its model dirs ({layout.models_root(grid_dir)}) to "
+            "choose otherwise.", file=sys.stderr)
+      return 2
+    spec = markers.load_spec(grid_dir)
+    settings = {"select": "validation", "split": spec.eval_split,
+                "report_split": spec.report_split}
+    try:
+      table, control, found, text = grid_report(spec, grid_dir)
+    except ValueError as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 2
+    if not table["runs"]:
+      print(f"error: {grid_dir}: no eval of the grid has finished",
+            file=sys.stderr)
+      return 1
+  else:
+    settings = {"select": args.select or "validation",
+                "split": args.split or "validation",
+                "report_split": args.report_split or ""}
+    model_dirs = find_model_dirs(args.dirs, settings["split"])
+    if not model_dirs:
+      print(f"error: no model dir with a {settings['split']}_eval subdir "
+            f"under {args.dirs}", file=sys.stderr)
+      return 1
+    try:
+      records = collect(model_dirs, settings["split"],
+                        settings["report_split"], args.metric,
+                        settings["select"])
+    except ValueError as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 2
+    table, control, found, text = report(
+        records, split=settings["report_split"] or settings["split"],
+        pair_task=args.pair_task or "")
+  print(text)
   if args.out_dir:
-    paths = write_all(table, args.out_dir, {"select": args.select,
-                                            "split": args.split,
-                                            "report_split": args.report_split})
+    paths = write_all(table, args.out_dir,
+                      dict(settings, **verdict_fields(control, found)))
     print(paths["json"])
   return 0
 

@@ -11,6 +11,7 @@ import json
 import logging
 
 import gin
+from gin import config_parser
 
 from conv_t5 import paths
 from conv_t5.experiments import layout
@@ -133,8 +134,53 @@ class GridSpec:
                   if f.name in d})
 
 
+# The names a binding may give GridSpec: short, partial and full.
+GRID_SELECTORS = ("GridSpec", "grid.GridSpec", "conv_t5.grid.GridSpec")
+
+
+class StatementsOnly(config_parser.ParserDelegate):
+  """Parses references and macros to None: only the statements matter."""
+
+  def configurable_reference(self, scoped_configurable_name, evaluate):
+    return None
+
+  def macro(self, macro_name):
+    return None
+
+
+def check_bindings(bindings):
+  """Refuses bindings that are not GridSpec.* ones.
+
+  The grid parses the bindings into a GridSpec and passes nothing else on to
+  its stages (the stages' gin config gets GridSpec.bindings), so any other
+  binding would be silently dropped.
+
+  Raises:
+    ValueError: naming the bindings and where they belong instead.
+  """
+  other = []
+  for binding in bindings:
+    try:
+      statements = list(config_parser.ConfigParser(binding, StatementsOnly()))
+    except SyntaxError:  # gin's own message, when it parses them below
+      continue
+    if not all(
+        isinstance(s, config_parser.BindingStatement) and not s.scope
+        and s.arg_name and s.selector in GRID_SELECTORS for s in statements):
+      other.append(binding)
+  if other:
+    shown = ", ".join(repr(b) for b in other)
+    raise ValueError(
+        f"--gin_param {shown}: the grid passes only GridSpec.* bindings on; "
+        "a binding for the stages' gin config goes into GridSpec.bindings, "
+        f"e.g. --gin_param \"GridSpec.bindings = [{shown}]\" (this replaces "
+        "the profile's own GridSpec.bindings list).")
+
+
 def spec_from_gin(gin_files, bindings=()):
-  """Parses the profile gin files (which bind GridSpec.*); returns the spec."""
+  """Parses the profile gin files (which bind GridSpec.*) and `bindings`
+  (GridSpec.* only: check_bindings); returns the spec."""
+  check_bindings(bindings)
   paths.add_gin_search_paths()
   gin.clear_config()
   logging.disable(logging.ERROR)  # gin logs every search-path miss as an error

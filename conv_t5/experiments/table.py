@@ -156,13 +156,16 @@ def to_markdown(table, verdicts=None):
 
 
 def verdicts_markdown(found):
-  """The verdicts (experiments.verdicts.compute's) as markdown lines."""
+  """The verdicts (experiments.verdicts.compute's) as markdown lines; a
+  comparison the rule cannot judge says why (one seed, no spread)."""
   lines = [f"Verdicts (rule: {verdicts.RULE})", ""]
   for key, q in found.items():
     lines.append(f"- **{key}** {q['claim']}: **{q['verdict']}**")
     for c in q["comparisons"]:
-      lines.append(f"  - {c['label']}: {fmt(c['difference'], signed=True)} "
-                   f"-> {c['verdict']}")
+      d = c["difference"]
+      why = verdicts.unjudgeable(d["mean"], d["half"], d.get("n"))
+      lines.append(f"  - {c['label']}: {fmt(d, signed=True)} "
+                   f"-> {c['verdict']}" + (f" ({why})" if why else ""))
   return "\n".join(lines)
 
 

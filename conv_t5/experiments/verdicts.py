@@ -9,7 +9,10 @@ and judged by one rule, the same for every question:
 
     supported      the 95% interval excludes 0 on the side the paper claims
     contradicted   the 95% interval excludes 0 on the other side
-    inconclusive   the interval contains 0, or fewer than 2 seeds
+    inconclusive   the interval contains 0, or there is no interval to
+                   judge: fewer than 2 seeds, or per-seed differences that
+                   are all equal (no spread: an interval of zero width, which
+                   would let a nonzero mean alone decide)
 
 A question with several comparisons (one per convolution, say) is supported
 when all of them are, contradicted when all of them are, and inconclusive
@@ -23,6 +26,9 @@ import statistics
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 NOT_RUN = "not run"
 LEVEL = 0.95
+# A half-width at or below this (points of a metric in 0-100) is no spread:
+# per-seed differences equal up to float rounding.
+NO_SPREAD = 1e-9
 
 
 def t_critical(df, level=LEVEL):
@@ -43,9 +49,22 @@ def interval(values, level=LEVEL):
   return mean, t_critical(len(values) - 1, level) * sd / math.sqrt(len(values))
 
 
+def unjudgeable(mean, half, n=None):
+  """Why the rule cannot judge an interval (one seed, no spread), or None."""
+  if mean is None:
+    return "no seed"
+  if half is None:
+    return "one seed: no interval"
+  if half <= NO_SPREAD:
+    seeds = f"all {n} seeds" if n else "every seed"
+    return (f"no spread: {seeds} give the same difference, an interval of "
+            "zero width")
+  return None
+
+
 def judge(mean, half, direction):
   """The rule (module docstring); direction +1: the paper says d > 0."""
-  if mean is None or half is None:
+  if unjudgeable(mean, half):
     return INCONCLUSIVE
   low, high = mean - half, mean + half
   if low > 0 or high < 0:
@@ -67,8 +86,11 @@ def combine(verdicts):
 
 RULE = ("supported when the 95% interval of the per-seed difference excludes 0 "
         "on the side the paper claims, contradicted when it excludes 0 on the "
-        "other side, inconclusive otherwise; a question with several "
-        "comparisons is supported (contradicted) only when all of them are")
+        "other side, inconclusive otherwise, and inconclusive when there is "
+        "no interval to judge: fewer than 2 seeds, or per-seed differences "
+        "all equal (no spread, an interval of zero width); a question with "
+        "several comparisons is supported (contradicted) only when all of "
+        "them are")
 
 
 def difference(a, b):

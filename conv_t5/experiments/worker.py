@@ -106,6 +106,8 @@ def run_train_stage(spec, stage, root, emit):
                  "init_from": init_checkpoint and os.path.relpath(
                      init_checkpoint, root),
                  "gin": stages_lib.stage_gin(spec, stage),
+                 # the files' contents, not only their names
+                 markers.GIN_SHA256: markers.stage_gin_sha256(spec, stage),
                  "bindings": list(bindings) + list(spec.bindings),
                  "batch_size": spec.batch_size, "sequence_length": seq,
                  "seed": stage.seed}

@@ -2,16 +2,24 @@
 choosing the checkpoint on validation and reporting test, the table with
 intervals over seeds, its markdown, plot and files."""
 
+import glob
 import json
 import math
 import os
-import time
+import signal
 
 import pytest
 import tensorflow.compat.v1 as tf
 
+from conv_t5 import files
+from conv_t5.experiments import demo
+from conv_t5.experiments import layout
+from conv_t5.experiments import markers
 from conv_t5.experiments import results
+from conv_t5.experiments import spec as spec_lib
+from conv_t5.experiments import stages as stages_lib
 from conv_t5.experiments import table as table_lib
+from conv_t5.experiments import verdicts
 
 T2 = 12.706204736174694  # Student t(0.975, 1): the interval of two seeds
 
@@ -65,11 +73,23 @@ def test_read_eval_dir_reads_every_step(grid_root):
   assert results.read_eval_dir(os.path.join(grid_root, "nowhere")) == {}
 
 
+def _named(eval_dir, second):
+  """Renames the one event file t5's eval left unnamed by us to the name it
+  would have had if written at `second` (names carry the write time)."""
+  (path,) = glob.glob(os.path.join(eval_dir, "events.out.tfevents.[!0]*"))
+  os.rename(path, os.path.join(eval_dir,
+                               f"events.out.tfevents.{second:010d}.host"))
+
+
 def test_a_later_event_file_wins_for_the_same_step(tmp_path):
   mdir = str(tmp_path / "transformer/scratch/t")
-  write_eval(mdir, "t", {5: 10.0})
-  time.sleep(1.1)  # event file names carry the second they were created
-  write_eval(mdir, "t", {5: 30.0})  # a re-run eval writes a second file
+  # A re-run eval writes a second file, named by a later second. Each file
+  # is renamed to its own second: the order is exact, without waiting.
+  _named(write_eval(mdir, "t", {5: 10.0}), 2)
+  _named(write_eval(mdir, "t", {5: 30.0}), 3)
+  _named(write_eval(mdir, "t", {5: 20.0}), 1)  # the earliest of the three
+  assert sorted(os.listdir(mdir + "/validation_eval")) == [
+      f"events.out.tfevents.000000000{k}.host" for k in (1, 2, 3)]
   assert results.read_eval_dir(mdir + "/validation_eval") == {
       "t": {"accuracy": {5: 30.0}}}
 
@@ -243,4 +263,110 @@ def test_cli_prints_table_writes_files_and_json_path_last(grid_root, tmp_path,
 
 def test_cli_without_evals_fails(tmp_path, capsys):
   assert results.main([str(tmp_path)]) == 1
-  assert "no model dir" in capsys.readouterr().err
+  assert capsys.readouterr().err == (
+      f"error: no model dir with a validation_eval subdir under "
+      f"{[str(tmp_path)]}\n")
+
+
+def test_cli_prints_the_verdicts_and_records_them(grid_root, tmp_path,
+                                                  capsys):
+  out = str(tmp_path / "out")
+  assert results.main([grid_root, "--out_dir", out, "--report_split",
+                       "test"]) == 0
+  printed = capsys.readouterr().out
+  table, control, found, text = results.report(
+      results.collect(results.find_model_dirs([grid_root]), "validation",
+                      "test"), split="test")
+  assert printed == text + "\n" + os.path.join(out, "results.json") + "\n"
+  assert f"Verdicts (rule: {verdicts.RULE})" in text
+  data = json.load(open(os.path.join(out, "results.json")))
+  assert (data["control"], data["verdicts"], data["rule"]) == (
+      json.loads(json.dumps(control)), json.loads(json.dumps(found)),
+      verdicts.RULE)
+  assert data["rows"] == json.loads(json.dumps(table["rows"]))
+
+
+# A finished grid: demo/quick.gin with three architectures, a mixture of a
+# single-sequence task and the pair task, three seeds.
+GRID_BINDINGS = (
+    "GridSpec.archs = ['transformer', 'conv_dynamic', 'conv_dynamic_xattn']",
+    "GridSpec.scratch_archs = ['transformer', 'conv_dynamic']",
+    "GridSpec.tasks = ['demo_mix']", "GridSpec.pair_task = 'demo_pair'",
+    "GridSpec.num_seeds = 3")
+
+
+@pytest.fixture
+def finished_grid(tmp_path):
+  """A grid output dir whose every stage is done: markers, and t5's eval
+  event files (validation at both evaluated steps, test at the chosen one)
+  with values that differ by arch, init, task and seed."""
+  spec = spec_lib.spec_from_gin(["demo/quick.gin"], GRID_BINDINGS)
+  out = str(tmp_path / "grid")
+  markers.init_out_dir(spec, out)
+  root = layout.models_root(out)
+  base = {"transformer": 70.0, "conv_dynamic": 64.0,
+          "conv_dynamic_xattn": 66.0}
+  for stage in stages_lib.stages(spec):
+    mdir = stage.model_dir(root)
+    os.makedirs(mdir, exist_ok=True)
+    if stage.kind == "eval":
+      v = base[stage.arch] + (3.0 if stage.init == "pretrained" else 0.0)
+      v += 1.5 * stage.seed
+      if stage.init == "pretrained":  # some spread in every difference
+        v += {("conv_dynamic", 2): 0.5, ("transformer", 3): 1.0}.get(
+            (stage.arch, stage.seed), 0.0)
+      write_eval(mdir, {"demo_a": {15: v - 5, 30: v - 4},
+                        "demo_pair": {15: v - 30, 30: v - 31}}, None)
+      write_eval(mdir, {"demo_a": {30: v}, "demo_pair": {15: v - 20}},
+                 None, split="test")
+    files.atomic_write_json(markers.marker_path(stage, root),
+                            {"seconds": 1.0, "machine": "test"})
+  return spec, out
+
+
+def test_results_cli_prints_what_the_demo_prints(finished_grid, capsys):
+  """`python -m conv_t5.results OUT_DIR` on a finished grid prints the
+  table and verdicts `make demo` printed from the same records: the same
+  string, from the same function (results.grid_report)."""
+  spec, out = finished_grid
+  sigterm = signal.getsignal(signal.SIGTERM)
+  try:
+    assert demo.main(["--out_dir", out, "--no_data_build", "--gin_file",
+                      "demo/quick.gin"]
+                     + [a for b in GRID_BINDINGS for a in ("--gin_param", b)]
+                     ) == 0
+  finally:
+    signal.signal(signal.SIGTERM, sigterm)
+  shown = capsys.readouterr().out
+  assert results.main([out]) == 0
+  printed = capsys.readouterr().out
+  _, control, found, text = results.grid_report(spec, out)
+  assert printed == text + "\n"
+  assert shown.split("grid complete: ")[0] == "\n" + printed + "\n"
+  # The grid's layout, not the defaults: its pair task apart, its arch order,
+  # its checkpoint note, every question answered.
+  assert text.splitlines()[0] == (
+      "| model | pre-trained | a | mean | gain | pair |")
+  assert [l.split(" | ")[0] for l in text.splitlines()[2:8]] == [
+      "| transformer", "| transformer", "| conv_dynamic", "| conv_dynamic",
+      "| conv_dynamic_xattn", "| conv_dynamic_xattn"]
+  assert ("Test accuracy (x100) at the fine-tuning checkpoint with the best "
+          "validation value of 2 evaluated;") in text
+  # Gains per seed: transformer 3, 3, 4; conv_dynamic 3, 3.5, 3. Pre-trained
+  # conv_dynamic - transformer -6, -5.5, -7 (also on the pair task); the
+  # hybrid - conv_dynamic on the pair task 2, 1.5, 2.
+  assert control["verdict"] == "supported"
+  assert {k: q["verdict"] for k, q in found.items()} == {
+      "RQ1": "supported", "RQ2": "contradicted", "RQ4": "supported",
+      "RQ5": "not run"}
+  with open(os.path.join(out, "results.md")) as f:
+    assert f.read() == text + "\n"
+
+
+def test_results_cli_reads_a_grid_as_it_ran(finished_grid, capsys):
+  _, out = finished_grid
+  assert results.main([out, "--report_split", "validation"]) == 2
+  assert capsys.readouterr().err == (
+      f"error: {out} is a grid's output directory, read as the grid ran it "
+      f"(its grid.json); drop --report_split, or pass its model dirs "
+      f"({out}/models) to choose otherwise.\n")
