@@ -11,6 +11,11 @@ under <root> (<out_dir>/models for the demo, <bucket>/models for launch/):
 The seed level is there when a grid runs several seeds (the demo); a
 single-seed run (launch/paper_grid.py) leaves it out.
 
+The demo release (`make demo-pretrain`, experiments.release) keeps one
+pre-training run per architecture and seed, under RELEASE_DIR:
+
+    <release>/<arch>/seed_<s>/        weights, operative config, loss curve
+
 Importable without TensorFlow: launch/paper_grid.py reads it to print and
 run its commands.
 """
@@ -35,6 +40,9 @@ INITS = ("pretrained", "scratch")
 PRETRAIN = "pretrain"
 SEED_PREFIX = "seed_"
 MODELS_SUBDIR = "models"
+# The shipped demo release: package data of conv_t5 (conv_t5/release/).
+RELEASE_DIR = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "release")
 
 
 def models_root(out_dir):
@@ -79,3 +87,8 @@ def seed_of(path):
   if candidate.startswith(SEED_PREFIX) and candidate[len(SEED_PREFIX):].isdigit():
     return int(candidate[len(SEED_PREFIX):])
   return None
+
+
+def release_run_dir(release_dir, arch, seed):
+  """<release_dir>/<arch>/seed_<s>: one pre-training run of the release."""
+  return os.path.join(release_dir, arch, f"{SEED_PREFIX}{seed}")

@@ -1,0 +1,203 @@
+"""The demo release (conv_t5/release/, `make demo-pretrain`): its files
+against the manifest's sha256, the refusals, the weights-only checkpoints,
+and a replay of a shipped run's first 200 steps that must give the losses
+recorded when it was trained (CPU training is deterministic with
+determinism.DETERMINISM_ENV and the recorded thread counts)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+from conv_t5.experiments import layout
+from conv_t5.experiments import release
+from conv_t5.experiments import spec as spec_lib
+from conv_t5.experiments import stages as stages_lib
+
+FIX = "run `make demo-pretrain`"
+
+
+def test_the_shipped_release_matches_its_manifest():
+  manifest = release.check()
+  assert manifest["profile"] == release.PROFILE
+  spec = spec_lib.spec_from_gin([release.PROFILE])
+  assert manifest["grid"] == spec.to_json()
+  runs = {(r["arch"], r["seed"]): r for r in manifest["runs"]}
+  assert set(runs) <= {(u.arch, u.seed)
+                       for u in stages_lib.units(spec)}
+  for (arch, seed), run in runs.items():
+    assert run["steps"] == spec.pretrain_steps
+    assert run["tokens_seen"] == spec.pretrain_steps * 16 * (64 + 16)
+    run_dir = layout.release_run_dir(layout.RELEASE_DIR, arch, seed)
+    assert sorted(os.listdir(run_dir)) == sorted(run["files"])
+    reader = tf.train.load_checkpoint(run_dir)
+    names = reader.get_variable_to_dtype_map()
+    assert not [n for n in names if "_slot_" in n]
+    assert int(reader.get_tensor("global_step")) == spec.pretrain_steps
+    steps = [s for s, _ in release.read_losses(arch, seed)]
+    assert steps[:3] == [1, 100, 200] and steps[-1] <= spec.pretrain_steps
+
+
+def _tiny_checkpoint(directory, step=7):
+  """A checkpoint with a bfloat16 weight, its float32 slot and a step."""
+  with tf.Graph().as_default():
+    w = tf.Variable(np.arange(6, dtype=np.float32).reshape(2, 3) / 7,
+                    name="encoder/w", dtype=tf.float32)
+    w16 = tf.cast(w, tf.bfloat16)
+    weight = tf.Variable(w16, name="encoder/kernel")
+    slot = tf.Variable(tf.ones([2, 3]), name="encoder/kernel_slot_v")
+    global_step = tf.Variable(step, name="global_step", dtype=tf.int64)
+    saver = tf.train.Saver([weight, slot, global_step])
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      return saver.save(sess, os.path.join(directory, "model.ckpt"),
+                        global_step=step)
+
+
+def test_weights_only_keeps_every_weight_in_its_dtype_and_drops_slots(
+    tmp_path):
+  src = _tiny_checkpoint(str(tmp_path / "src"))
+  written = release.write_weights_only(src, str(tmp_path / "out"))
+  assert written == ["checkpoint", "model.ckpt-7.data-00000-of-00001",
+                     "model.ckpt-7.index"]
+  assert open(tmp_path / "out" / "checkpoint").read() == (
+      'model_checkpoint_path: "model.ckpt-7"\n'
+      'all_model_checkpoint_paths: "model.ckpt-7"\n')
+  before, after = (tf.train.load_checkpoint(p)
+                   for p in (src, str(tmp_path / "out")))
+  assert after.get_variable_to_dtype_map() == {
+      "encoder/kernel": tf.bfloat16, "global_step": tf.int64}
+  np.testing.assert_array_equal(after.get_tensor("encoder/kernel"),
+                                before.get_tensor("encoder/kernel"))
+  # t5's route: init_from_checkpoint into a model's bfloat16 variable.
+  with tf.Graph().as_default():
+    kernel = tf.get_variable("encoder/kernel", [2, 3], tf.bfloat16)
+    tf.train.init_from_checkpoint(str(tmp_path / "out"),
+                                  {"encoder/": "encoder/"})
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      np.testing.assert_array_equal(sess.run(kernel),
+                                    before.get_tensor("encoder/kernel"))
+
+
+def _fake_release(tmp_path):
+  """A one-run release of the tiny checkpoint, manifest included."""
+  target = layout.release_run_dir(str(tmp_path / "rel"), "transformer", 1)
+  release.write_weights_only(_tiny_checkpoint(str(tmp_path / "src")), target)
+  with open(os.path.join(target, release.LOSS_FILE), "w") as f:
+    f.write("step\tloss\n1\t8.5\n")
+  spec = spec_lib.spec_from_gin([release.PROFILE])
+  release.write_manifest(spec, [{"arch": "transformer", "seed": 1}], [],
+                         str(tmp_path / "rel"))
+  return str(tmp_path / "rel"), target
+
+
+def test_check_passes_a_whole_release_and_names_every_file(tmp_path):
+  rel, target = _fake_release(tmp_path)
+  manifest = release.check(rel)
+  assert set(manifest["runs"][0]["files"]) == set(os.listdir(target))
+
+
+def test_a_changed_file_is_refused_naming_it_and_the_fix(tmp_path):
+  rel, target = _fake_release(tmp_path)
+  path = os.path.join(target, release.LOSS_FILE)
+  with open(path, "a") as f:
+    f.write("100\t4.0\n")
+  with pytest.raises(release.ReleaseError) as e:
+    release.check(rel)
+  assert str(e.value).startswith(
+      f"{path} does not match the sha256 in {rel}/manifest.json: {FIX}")
+
+
+def test_a_missing_file_or_run_or_manifest_is_refused(tmp_path):
+  rel, target = _fake_release(tmp_path)
+  with pytest.raises(release.ReleaseError) as e:
+    release.check(rel, [stages_lib.Unit("conv_dynamic", 2)])
+  assert str(e.value).startswith(
+      f"the demo release in {rel} has no pre-trained conv_dynamic for seed 2: "
+      + FIX)
+  os.remove(os.path.join(target, "checkpoint"))
+  with pytest.raises(release.ReleaseError) as e:
+    release.check(rel)
+  assert str(e.value).startswith(
+      f"the demo release lacks {target}/checkpoint: {FIX}")
+  os.remove(os.path.join(rel, "manifest.json"))
+  with pytest.raises(release.ReleaseError) as e:
+    release.check(rel)
+  assert str(e.value).startswith(
+      f"the demo release has no manifest.json in {rel}: {FIX}")
+
+
+def test_check_command_says_ok_or_exits_2(tmp_path):
+  rel, target = _fake_release(tmp_path)
+  ok = subprocess.run([sys.executable, "-m", "conv_t5.experiments.release",
+                       "--check", "--release_dir", rel],
+                      capture_output=True, text=True)
+  assert (ok.returncode, ok.stdout) == (
+      0, f"{rel}: 1 runs, every file matches its sha256\n")
+  shutil.rmtree(target)
+  bad = subprocess.run([sys.executable, "-m", "conv_t5.experiments.release",
+                        "--check", "--release_dir", rel],
+                       capture_output=True, text=True)
+  assert bad.returncode == 2
+  assert bad.stderr.startswith(f"error: the demo release lacks {target}/")
+
+
+def _replay(release_dir, arch, seed, steps, model_dir):
+  manifest = release.read_manifest(release_dir)
+  proc = subprocess.run(
+      [sys.executable, "-m", "conv_t5.experiments.release", "--replay", arch,
+       str(seed), "--steps", str(steps), "--model_dir", str(model_dir),
+       "--release_dir", release_dir],
+      env=release.replay_env(manifest), capture_output=True, text=True,
+      timeout=1800)
+  assert proc.returncode in (0, 1), proc.stderr[-3000:]
+  return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_shipped_run_replays_its_first_200_steps_to_the_recorded_losses(
+    tmp_path, demo_data_dir, monkeypatch):
+  """The first shipped run, trained again for 200 steps from its operative
+  config and seed: the losses at steps 1, 100 and 200 equal loss.tsv's."""
+  monkeypatch.setenv("CONV_T5_DATA_DIR", demo_data_dir)
+  run = release.check()["runs"][0]
+  got = _replay(layout.RELEASE_DIR, run["arch"], run["seed"], 200,
+                tmp_path / "replay")
+  assert [s for s, _ in got["shipped"]] == [1, 100, 200]
+  assert got["replayed"] == got["shipped"]
+
+
+@pytest.mark.slow
+def test_demo_pretrain_writes_a_release_that_checks_and_replays(
+    tmp_path, demo_data_dir):
+  """`make demo-pretrain` end to end on a one-run grid of 30 steps: the
+  release it writes checks, a second invocation trains nothing, and the
+  replay of its 30 steps gives its losses."""
+  rel, out = str(tmp_path / "rel"), str(tmp_path / "out")
+  args = [sys.executable, "-m", "conv_t5.experiments.release", "--out_dir",
+          out, "--release_dir", rel, "--data_dir", demo_data_dir,
+          "--gin_param", "GridSpec.archs = ['conv_dynamic']",
+          "--gin_param", "GridSpec.num_seeds = 1",
+          "--gin_param", "GridSpec.pretrain_steps = 30"]
+  first = subprocess.run(args, capture_output=True, text=True, timeout=1800)
+  assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+  assert first.stdout.splitlines()[-2:] == [
+      f"release: 1 of 1 runs in {rel} (1 new)", f"{rel}/manifest.json"]
+  manifest = release.check(rel)
+  (run,) = manifest["runs"]
+  assert (run["arch"], run["seed"], run["steps"]) == ("conv_dynamic", 1, 30)
+  assert run["tokens_seen"] == 30 * 16 * 80
+  assert [i["jobs"] for i in manifest["invocations"]] == [2]
+  again = subprocess.run(args, capture_output=True, text=True, timeout=600)
+  assert again.returncode == 0
+  assert f"release: 1 of 1 runs in {rel}\n" in again.stdout
+  assert release.check(rel) == manifest
+  got = _replay(rel, "conv_dynamic", 1, 30, tmp_path / "replay")
+  assert [s for s, _ in got["shipped"]] == [1]
+  assert got["replayed"] == got["shipped"]
