@@ -25,7 +25,13 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-  if os.environ.get(PAPER_CONFIGS_ENV) == "1":
+  value = os.environ.get(PAPER_CONFIGS_ENV)
+  if value not in (None, "", "1", "all"):
+    raise pytest.UsageError(
+        f"{PAPER_CONFIGS_ENV}={value!r}: use 1 (`make test-paper-configs`: "
+        "every config built, the small ones trained) or all (`make "
+        "test-paper-configs-all`: every config trained)")
+  if value in ("1", "all"):
     return
   skip = pytest.mark.skip(reason="small/base/large configs take minutes on a "
                           "CPU: run `make test-paper-configs`")

@@ -1,13 +1,19 @@
-"""Every model config trains through the t5 pipeline (MtfModel / Estimator).
+"""Every model config builds, and trains through the t5 pipeline (MtfModel /
+Estimator).
 
-tiny: in `make test` (~12 s of CPU each). small, base and large take from
-half a minute to several minutes each on a 2-core CPU (measured: base 2 min,
-large 3 min for 2 steps); they run with `make test-paper-configs`
-(CONV_T5_PAPER_CONFIGS=1). Their graphs are also built and their parameters
-counted by `python -m conv_t5.params` (docs/models.md).
+tiny: trained in `make test` (~12 s of CPU each). The paper's sizes (small,
+base, large) of every architecture take from half a minute to several
+minutes each to train on a 2-core CPU (measured: base 2 min, large 3 min for
+2 steps), so `make test-paper-configs` (CONV_T5_PAPER_CONFIGS=1, run by
+.ci/run) builds every one and counts its parameters (against docs/models.md's
+table where it lists the config), and trains a step of the small size of
+each architecture; `make test-paper-configs-all` (CONV_T5_PAPER_CONFIGS=all)
+trains a step of every one: run it before submitting a change to a model
+config or a layer.
 """
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -55,16 +61,47 @@ def test_tiny_trains_through_the_pipeline(tmp_path, arch):
   assert losses and np.all(np.isfinite(losses))
 
 
-# Every architecture at every size; the cross-attention hybrids at small only
-# (their layers are the convolutions' and mesh-tensorflow's attention, both
-# trained at base and large above), which keeps `make test-paper-configs`
-# near 15 minutes on 2 cores.
-PAPER_CONFIGS = [(a, s) for a in ARCHS for s in ("small", "base", "large")] + [
-    (a, "small") for a in XATTN]
+SIZES = ("small", "base", "large")
+PAPER_CONFIGS = [(a, s) for a in ARCHS + XATTN for s in SIZES]
+ALL = os.environ.get("CONV_T5_PAPER_CONFIGS") == "all"
+DOCS = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "models.md")
+
+
+def documented_counts():
+  """{gin file: (total, encoder, decoder, shared) in millions} from
+  docs/models.md's parameter table."""
+  rows = re.findall(r"^\| `(models/[\w.]+\.gin)` \| ([\d.]+)M \| ([\d.]+)M "
+                    r"\| ([\d.]+)M \| ([\d.]+)M \|$", open(DOCS).read(), re.M)
+  return {f: tuple(float(x) for x in xs) for f, *xs in rows}
+
+
+def test_the_documented_counts_are_found():
+  assert len(documented_counts()) == 9
 
 
 @pytest.mark.paper_configs
 @pytest.mark.parametrize("arch,size", PAPER_CONFIGS)
-def test_larger_size_trains_through_the_pipeline(tmp_path, arch, size):
+def test_paper_config_builds_and_counts(arch, size):
+  """Every paper-size config builds its graph; its parameter count is the
+  docs' where docs/models.md lists it, and each part is a real count."""
+  from conv_t5.experiments import params  # pylint: disable=g-import-not-at-top
+  gin_file = f"models/{arch}.{size}.gin"
+  got = params.count(gin_file)
+  assert got["total"] == got["encoder"] + got["decoder"] + got["shared"]
+  assert min(got["encoder"], got["decoder"], got["shared"]) > 0
+  documented = documented_counts().get(gin_file)
+  if documented:
+    assert tuple(round(got[k] / 1e6, 1) for k in (
+        "total", "encoder", "decoder", "shared")) == documented
+
+
+# A training step: the small size of every architecture in CI; every size
+# with CONV_T5_PAPER_CONFIGS=all (`make test-paper-configs-all`).
+TRAINED = PAPER_CONFIGS if ALL else [(a, "small") for a in ARCHS + XATTN]
+
+
+@pytest.mark.paper_configs
+@pytest.mark.parametrize("arch,size", TRAINED)
+def test_paper_config_trains_through_the_pipeline(tmp_path, arch, size):
   losses = train(tmp_path, f"models/{arch}.{size}.gin", steps=1)
-  assert losses and np.all(np.isfinite(losses))
+  assert len(losses) == 1 and np.isfinite(losses[0])

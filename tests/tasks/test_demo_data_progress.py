@@ -10,8 +10,8 @@ def test_data_build_says_where_it_builds_before_reading_sources(tmp_path):
   data, raw = tmp_path / "data", tmp_path / "raw"
   raw.mkdir()
   proc = subprocess.Popen(
-      [sys.executable, "-m", "conv_t5.tasks.demo_data", f"--data_dir={data}",
-       f"--raw_dir={raw}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+      [sys.executable, "-m", "conv_t5.tasks.demo_data", "--from_sources",
+       f"--data_dir={data}", f"--raw_dir={raw}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
       text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
                           CUDA_VISIBLE_DEVICES=""))
   deadline = time.time() + 300
