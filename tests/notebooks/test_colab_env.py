@@ -110,13 +110,30 @@ def test_the_project_venv_passes_the_check():
   assert plan.kind == "ready" and plan.bin_dir == os.path.dirname(python)
 
 
-def test_check_names_what_is_wrong(checkout):
-  problems = colab_env.check(sys.executable, checkout)
-  assert any(p.startswith("tensorflow==2.15.1") or
-             p.startswith("torch==2.13.0") for p in problems) or any(
-                 "conv_t5 is not installed from" in p for p in problems)
-  assert any("conv_t5 is not installed from" in p for p in problems)
-  assert colab_env.check("/nonexistent/python", checkout) == [
+@pytest.fixture
+def mismatched_checkout(tmp_path):
+  """A checkout whose pins this interpreter misses: pip at another version,
+  a package it lacks, and one pin it has (not reported)."""
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  (tmp_path / "setup.cfg").write_text("[metadata]\nname = conv_t5\n")
+  (tmp_path / "constraints.txt").write_text(
+      "# pins\n"
+      f"absl-py=={metadata.version('absl-py')}  # installed: fine\n"
+      "pip==0.1\n"
+      "No_Such.Package==1.0\n")
+  return str(tmp_path)
+
+
+def test_check_names_what_is_wrong(mismatched_checkout):
+  import conv_t5  # pylint: disable=g-import-not-at-top
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  # The interpreter's conv_t5 is the project's, not the one of this checkout.
+  assert colab_env.check(sys.executable, mismatched_checkout) == [
+      "no-such-package==1.0 (installed: None)",
+      f"pip==0.1 (installed: {metadata.version('pip')})",
+      f"conv_t5 is not installed from {mismatched_checkout} "
+      f"(found: {conv_t5.__file__})"]
+  assert colab_env.check("/nonexistent/python", mismatched_checkout) == [
       "/nonexistent/python does not exist"]
 
 
