@@ -44,7 +44,7 @@ demo-full: venv
 # The demo release: every demo architecture pre-trained once (hours on 2
 # cores; resumable), written where `make demo` reads it (docs/demo.md).
 demo-pretrain: venv
-	$(PY) -m conv_t5.experiments.release
+	$(PY) -m conv_t5.experiments.demo_pretrain
 
 data: venv
 	$(PY) -m conv_t5.tasks.demo_data

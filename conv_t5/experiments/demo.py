@@ -195,8 +195,12 @@ def _run(args, size, out_dir):
   jobs = args.jobs or (2 if (os.cpu_count() or 1) >= 2 else 1)
   try:
     spec = spec_lib.spec_from_gin(profile, args.gin_param)
+    if spec.release_dir:  # never pre-train silently: the release must be whole
+      from conv_t5.experiments import release  # pylint: disable=g-import-not-at-top
+      release.check_for_grid(spec)
     markers.init_out_dir(spec, out_dir)
-  except (spec_lib.GridMismatchError, ValueError, IOError) as e:
+  except (spec_lib.GridMismatchError, ValueError, IOError,
+          errors.ConfigError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   try:

@@ -121,7 +121,9 @@ def init_out_dir(spec, out_dir):
     files.atomic_write_json(path, {"spec": spec.to_json(),
                                    GIN_SHA256: hashes})
     return
-  old, new = recorded["spec"], spec.to_json()
+  # Through from_json: a field added since (at its default) is no difference.
+  old = spec_lib.GridSpec.from_json(recorded["spec"]).to_json()
+  new = spec.to_json()
   diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
           for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
   if diff:

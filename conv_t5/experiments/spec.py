@@ -58,6 +58,12 @@ class GridSpec:
       and the convolutions: RQ1 and the control compare them); () = all.
       The others (the cross-attention hybrids: RQ4 compares pre-trained
       models) are only fine-tuned from their pre-training.
+    pretrained_from: where "pretrained" fine-tuning starts: "" for the
+      grid's own pre-training stages, "release" for the shipped demo release
+      (layout.RELEASE_DIR, `make demo-pretrain`), or a release directory.
+      With a release the grid runs no pre-training: the fine-tuning seed
+      seed + k starts from the release's k-th seed of that architecture,
+      cyclically (experiments.release.init_checkpoint).
   """
   archs: tuple = layout.ARCHS
   tasks: tuple = ("demo_movie_sentiment", "demo_tweet_sentiment", "demo_topic")
@@ -83,6 +89,7 @@ class GridSpec:
   seed: int = None
   num_seeds: int = 1
   scratch_archs: tuple = ()
+  pretrained_from: str = ""
 
   def __post_init__(self):
     for f in dataclasses.fields(self):  # gin binds lists; keep tuples
@@ -95,6 +102,15 @@ class GridSpec:
     if self.seed is None:
       return (None,)
     return tuple(range(self.seed, self.seed + self.num_seeds))
+
+  @property
+  def release_dir(self):
+    """The release fine-tuning starts from, or None (own pre-training)."""
+    if not self.pretrained_from:
+      return None
+    if self.pretrained_from == "release":
+      return layout.RELEASE_DIR
+    return self.pretrained_from
 
   def inits(self, arch):
     """The initialisations `arch` is fine-tuned from."""

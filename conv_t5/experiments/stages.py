@@ -71,9 +71,10 @@ class Unit:
     return cls(arch, int(seed) if seed else None)
 
   def stages(self, spec):
-    """Pre-training, then per task the fine-tuned and the from-scratch model,
-    each followed by its eval."""
-    out = [Stage("pretrain", self.arch, seed=self.seed)]
+    """Pre-training (unless the grid starts from a release), then per task
+    the fine-tuned and the from-scratch model, each followed by its eval."""
+    out = ([] if spec.release_dir else
+           [Stage("pretrain", self.arch, seed=self.seed)])
     for task in spec.tasks:
       for init in spec.inits(self.arch):
         out += [Stage("finetune", self.arch, init, task, self.seed),

@@ -65,8 +65,9 @@ def _parse_gin(spec, stage, bindings=()):
 
 
 def _start_step(spec, stage, root):
-  """The step a fine-tuning run starts from: the pre-training's last, or 0."""
-  if stage.init != "pretrained":
+  """The step a fine-tuning run starts from: the pre-training's last, or 0
+  (from scratch, or from a release, whose global step is not restored)."""
+  if stage.init != "pretrained" or spec.release_dir:
     return 0
   pre = stage.pretrain_stage()
   marker = markers.read_marker(pre, root)
@@ -86,7 +87,7 @@ def run_train_stage(spec, stage, root, emit):
   """Pre-trains or fine-tunes (from a checkpoint or scratch) to the target."""
   model_dir = stage.model_dir(root)
   markers.gfile().makedirs(model_dir)
-  bindings, init_checkpoint = [], None
+  bindings, init_checkpoint, init_sha256 = [], None, None
   if stage.kind == "pretrain":
     task, seq = spec.pretrain_task, spec.pretrain_sequence_length
     start = 0
@@ -99,18 +100,24 @@ def run_train_stage(spec, stage, root, emit):
     # A checkpoint at every evaluated step, all of them kept.
     bindings += [f"MtfModel.save_checkpoints_steps = {spec.save_every}",
                  f"MtfModel.keep_checkpoint_max = {spec.eval_checkpoints + 2}"]
-    if start:
+    if stage.init == "pretrained" and spec.release_dir:
+      from conv_t5.experiments import release  # pylint: disable=g-import-not-at-top
+      init_checkpoint, init_sha256 = release.init_checkpoint(spec, stage)
+    elif start:
       init_checkpoint = os.path.join(stage.pretrain_stage().model_dir(root),
                                      f"model.ckpt-{start}")
   fingerprint = {"stage": stage.name, "task": task, "target_step": target,
                  "init_from": init_checkpoint and os.path.relpath(
                      init_checkpoint, root),
+
                  "gin": stages_lib.stage_gin(spec, stage),
                  # the files' contents, not only their names
                  markers.GIN_SHA256: markers.stage_gin_sha256(spec, stage),
                  "bindings": list(bindings) + list(spec.bindings),
                  "batch_size": spec.batch_size, "sequence_length": seq,
                  "seed": stage.seed}
+  if init_sha256:  # a released checkpoint: its contents, not only its path
+    fingerprint["init_sha256"] = init_sha256
   markers.check_intent(model_dir, fingerprint)
   _parse_gin(spec, stage, bindings)
   existing = latest_step(model_dir)

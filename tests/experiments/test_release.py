@@ -4,6 +4,7 @@ and a replay of a shipped run's first 200 steps that must give the losses
 recorded when it was trained (CPU training is deterministic with
 determinism.DETERMINISM_ENV and the recorded thread counts)."""
 
+import glob
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
+from conv_t5.experiments import demo_pretrain
 from conv_t5.experiments import layout
 from conv_t5.experiments import release
 from conv_t5.experiments import spec as spec_lib
@@ -135,69 +137,148 @@ def test_a_missing_file_or_run_or_manifest_is_refused(tmp_path):
 
 def test_check_command_says_ok_or_exits_2(tmp_path):
   rel, target = _fake_release(tmp_path)
-  ok = subprocess.run([sys.executable, "-m", "conv_t5.experiments.release",
+  ok = subprocess.run([sys.executable, "-m", "conv_t5.experiments.demo_pretrain",
                        "--check", "--release_dir", rel],
                       capture_output=True, text=True)
   assert (ok.returncode, ok.stdout) == (
       0, f"{rel}: 1 runs, every file matches its sha256\n")
   shutil.rmtree(target)
-  bad = subprocess.run([sys.executable, "-m", "conv_t5.experiments.release",
+  bad = subprocess.run([sys.executable, "-m", "conv_t5.experiments.demo_pretrain",
                         "--check", "--release_dir", rel],
                        capture_output=True, text=True)
   assert bad.returncode == 2
   assert bad.stderr.startswith(f"error: the demo release lacks {target}/")
 
 
-def _replay(release_dir, arch, seed, steps, model_dir):
+def _replay(release_dir, arch, seed, steps, model_dir, data_dir):
+  """The replay command's JSON; it exits 0 only when the losses match."""
   manifest = release.read_manifest(release_dir)
+  env = demo_pretrain.replay_env(manifest)
+  env["CONV_T5_DATA_DIR"] = data_dir
   proc = subprocess.run(
-      [sys.executable, "-m", "conv_t5.experiments.release", "--replay", arch,
-       str(seed), "--steps", str(steps), "--model_dir", str(model_dir),
+      [sys.executable, "-m", "conv_t5.experiments.demo_pretrain", "--replay",
+       arch, str(seed), "--steps", str(steps), "--model_dir", str(model_dir),
        "--release_dir", release_dir],
-      env=release.replay_env(manifest), capture_output=True, text=True,
-      timeout=1800)
-  assert proc.returncode in (0, 1), proc.stderr[-3000:]
+      env=env, capture_output=True, text=True, timeout=1800)
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
 def test_a_shipped_run_replays_its_first_200_steps_to_the_recorded_losses(
-    tmp_path, demo_data_dir, monkeypatch):
+    tmp_path, demo_data_dir):
   """The first shipped run, trained again for 200 steps from its operative
   config and seed: the losses at steps 1, 100 and 200 equal loss.tsv's."""
-  monkeypatch.setenv("CONV_T5_DATA_DIR", demo_data_dir)
   run = release.check()["runs"][0]
   got = _replay(layout.RELEASE_DIR, run["arch"], run["seed"], 200,
-                tmp_path / "replay")
+                tmp_path / "replay", demo_data_dir)
   assert [s for s, _ in got["shipped"]] == [1, 100, 200]
   assert got["replayed"] == got["shipped"]
 
 
-@pytest.mark.slow
-def test_demo_pretrain_writes_a_release_that_checks_and_replays(
-    tmp_path, demo_data_dir):
-  """`make demo-pretrain` end to end on a one-run grid of 30 steps: the
-  release it writes checks, a second invocation trains nothing, and the
-  replay of its 30 steps gives its losses."""
-  rel, out = str(tmp_path / "rel"), str(tmp_path / "out")
-  args = [sys.executable, "-m", "conv_t5.experiments.release", "--out_dir",
-          out, "--release_dir", rel, "--data_dir", demo_data_dir,
-          "--gin_param", "GridSpec.archs = ['conv_dynamic']",
+@pytest.fixture(scope="module")
+def tiny_release(tmp_path_factory, demo_data_dir):
+  """`make demo-pretrain` on a one-run grid: the Transformer, seed 1, 30
+  steps. Returns (release dir, out dir, the command, its first stdout)."""
+  tmp = tmp_path_factory.mktemp("release")
+  rel, out = str(tmp / "rel"), str(tmp / "out")
+  args = [sys.executable, "-m", "conv_t5.experiments.demo_pretrain",
+          "--out_dir", out, "--release_dir", rel, "--data_dir", demo_data_dir,
+          "--gin_param", "GridSpec.archs = ['transformer']",
           "--gin_param", "GridSpec.num_seeds = 1",
           "--gin_param", "GridSpec.pretrain_steps = 30"]
   first = subprocess.run(args, capture_output=True, text=True, timeout=1800)
   assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
-  assert first.stdout.splitlines()[-2:] == [
+  return rel, out, args, first.stdout
+
+
+@pytest.mark.slow
+def test_demo_pretrain_writes_a_release_that_checks_and_replays(
+    tiny_release, tmp_path, demo_data_dir):
+  """The release a one-run grid writes checks, a second invocation trains
+  nothing, and the replay of its 30 steps gives its losses."""
+  rel, _, args, stdout = tiny_release
+  assert stdout.splitlines()[-2:] == [
       f"release: 1 of 1 runs in {rel} (1 new)", f"{rel}/manifest.json"]
   manifest = release.check(rel)
   (run,) = manifest["runs"]
-  assert (run["arch"], run["seed"], run["steps"]) == ("conv_dynamic", 1, 30)
+  assert (run["arch"], run["seed"], run["steps"]) == ("transformer", 1, 30)
   assert run["tokens_seen"] == 30 * 16 * 80
   assert [i["jobs"] for i in manifest["invocations"]] == [2]
   again = subprocess.run(args, capture_output=True, text=True, timeout=600)
   assert again.returncode == 0
   assert f"release: 1 of 1 runs in {rel}\n" in again.stdout
   assert release.check(rel) == manifest
-  got = _replay(rel, "conv_dynamic", 1, 30, tmp_path / "replay")
+  got = _replay(rel, "transformer", 1, 30, tmp_path / "replay",
+                demo_data_dir)
   assert [s for s, _ in got["shipped"]] == [1]
   assert got["replayed"] == got["shipped"]
+
+
+def _summaries(model_dir, tag):
+  return dict(release.losses_from_events(model_dir)) if tag == "loss" else {
+      e.step: v.simple_value
+      for path in sorted(glob.glob(f"{model_dir}/events.out.*"))
+      for e in tf.train.summary_iterator(path) for v in e.summary.value
+      if v.tag == tag}
+
+
+@pytest.mark.slow
+def test_a_grid_fine_tunes_the_release_with_one_recipe_for_both_inits(
+    tiny_release, tmp_path, demo_data_dir):
+  """GridSpec.pretrained_from: no pre-training stage; the "pretrained" run
+  starts from the released weights (its step-0 checkpoint holds them) at
+  global step 0, as the run from scratch does, and both get the same
+  learning rate at their first step; fine-tuning seeds 1 and 2 both start
+  from the release's one seed."""
+  rel = tiny_release[0]
+  out = tmp_path / "grid"
+  proc = subprocess.run(
+      [sys.executable, "-m", "conv_t5.demo", "--out_dir", str(out),
+       "--data_dir", demo_data_dir, "--gin_param",
+       f"GridSpec.pretrained_from = '{rel}'",
+       "--gin_param", "GridSpec.archs = ['transformer']",
+       "--gin_param", "GridSpec.tasks = ['demo_multitask_small']",
+       "--gin_param", "GridSpec.finetune_gin = ['demo/finetune_release.gin']",
+       "--gin_param", "GridSpec.num_seeds = 2",
+       "--gin_param", "GridSpec.finetune_steps = 10",
+       "--gin_param", "GridSpec.eval_checkpoints = 1"],
+      capture_output=True, text=True, timeout=1800)
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+  assert not glob.glob(f"{out}/models/**/pretrain", recursive=True)
+  (run,) = release.check(rel)["runs"]
+  released = tf.train.load_checkpoint(
+      layout.release_run_dir(rel, "transformer", 1))
+  rates = set()
+  for seed in (1, 2):
+    base = out / f"models/seed_{seed}/transformer"
+    pre, scratch = (base / init / "demo_multitask_small"
+                    for init in ("pretrained", "scratch"))
+    intent = json.load(open(pre / "grid_stage.json"))
+    assert intent["init_sha256"] == run["files"][
+        "model.ckpt-30.data-00000-of-00001"]
+    for model_dir in (pre, scratch):
+      done = json.load(open(model_dir / "train_done.json"))
+      assert (done["started_from_step"], done["final_step"]) == (0, 10)
+      rates.add(_summaries(str(model_dir), "learning_rate")[1])
+    start = tf.train.load_checkpoint(str(pre / "model.ckpt-0"))
+    for name in ("shared/embedding",
+                 "encoder/block_000/layer_000/SelfAttention/q"):
+      np.testing.assert_array_equal(start.get_tensor(name),
+                                    released.get_tensor(name))
+    assert _summaries(str(pre), "loss")[1] != _summaries(
+        str(scratch), "loss")[1]
+  assert len(rates) == 1 and rates.pop() == pytest.approx(0.01)
+
+
+def test_a_grid_without_its_release_stops_before_any_work(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, "-m", "conv_t5.demo", "--out_dir",
+       str(tmp_path / "grid"), "--no_data_build", "--gin_param",
+       f"GridSpec.pretrained_from = '{tmp_path}/none'"],
+      capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 2
+  assert proc.stderr == (
+      f"error: the demo release has no manifest.json in {tmp_path}/none: "
+      "run `make demo-pretrain` to write it (hours on 2 cores)\n")
+  assert not (tmp_path / "grid" / "models").exists()
