@@ -107,9 +107,10 @@ def _record_invocation(out_dir, jobs, env):
   return runs
 
 
-def _train(spec, out_dir, units, jobs, env, data_dir):
+def _train(spec, out_dir, units, jobs, env, data_dir, on_unit_done):
   """Runs the pre-training stages of `units` on the grid's workers, with the
-  grid's progress display; returns 0, 1 (a stage failed) or 130."""
+  grid's progress display, calling on_unit_done(unit name, status) as each
+  ends; returns 0, 1 (a stage failed) or 130."""
   from conv_t5.experiments import demo  # pylint: disable=g-import-not-at-top
   from conv_t5.experiments import pool  # pylint: disable=g-import-not-at-top
   from conv_t5.experiments import progress  # pylint: disable=g-import-not-at-top
@@ -126,7 +127,8 @@ def _train(spec, out_dir, units, jobs, env, data_dir):
                f"{min(jobs, max(1, len(pending)))} worker(s); estimated "
                f"{progress.fmt_seconds(tracker.seconds_left())}")
   try:
-    status = pool.run(out_dir, pending, jobs, env, tracker, display)
+    status = pool.run(out_dir, pending, jobs, env, tracker, display,
+                      on_unit_done)
   except KeyboardInterrupt:
     display.clear()
     print("interrupted: finished runs are kept; run the same command again "
@@ -169,8 +171,16 @@ def _check_command(release_dir):
   except release.ReleaseError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  print(f"{release_dir}: {len(manifest['runs'])} runs, every file matches "
-        "its sha256")
+  from conv_t5.experiments import progress  # pylint: disable=g-import-not-at-top
+  for run in manifest["runs"]:
+    print(f"  {run['arch']} seed {run['seed']}: {run['steps']} steps, "
+          f"{run['tokens_seen']:,} tokens, "
+          f"{progress.fmt_seconds(run['wall_seconds'])} on "
+          f"{run['machine']['cpu']} ({run['machine']['nproc']} CPUs)")
+  commits = ", ".join(dict.fromkeys(
+      i["commit"] for i in manifest.get("invocations", [])))
+  print(f"{release_dir}: {len(manifest['runs'])} runs (trained at "
+        f"{commits or 'unknown commits'}), every file matches its sha256")
   return 0
 
 
@@ -183,22 +193,23 @@ def _replay_command(args):
   return 0 if got == shipped else 1
 
 
-def _export(spec, out_dir, release_dir, released, units, invocations):
-  """Writes the finished `units` into the release, then its manifest;
-  returns the release's runs."""
+def _export(spec, out_dir, release_dir, invocations):
+  """Writes every pre-training run finished in out_dir and not yet in the
+  release into it, then the manifest (so the release on disk is always
+  whole); returns the release's runs."""
   root = layout.models_root(out_dir)
-  finished = [u for u in units
-              if all(markers.is_done(s, root) for s in u.stages(spec))]
+  released = release.read_manifest(release_dir) or {"runs": []}
+  have = {(r["arch"], r["seed"]) for r in released["runs"]}
+  finished = [u for u in stages_lib.units(spec) if (u.arch, u.seed) not in have
+              and all(markers.is_done(s, root) for s in u.stages(spec))]
   runs = list(released["runs"])
-  runs += [release.export_run(spec, u, out_dir, release_dir)
-           for u in finished]
   if finished:
+    runs += [release.export_run(spec, u, out_dir, release_dir)
+             for u in finished]
     before = released.get("invocations", [])
     release.write_manifest(
         spec, runs, before + [i for i in invocations if i not in before],
         release_dir)
-  print(f"release: {len(runs)} of {len(stages_lib.units(spec))} runs in "
-        f"{release_dir}" + (f" ({len(finished)} new)" if finished else ""))
   return runs
 
 
@@ -227,16 +238,24 @@ def main(argv=None):
   except (ValueError, IOError) as e:  # GridMismatchError is a ValueError
     print(f"error: {e}", file=sys.stderr)
     return 2
-  have = {(r["arch"], r["seed"]) for r in released["runs"]}
-  todo = [u for u in stages_lib.units(spec) if (u.arch, u.seed) not in have]
   jobs = args.jobs or (2 if (os.cpu_count() or 1) >= 2 else 1)
   env = pool.worker_env(args.data_dir, jobs)
   invocations = _record_invocation(out_dir, jobs, env)
-  code = _train(spec, out_dir, todo, jobs, env, args.data_dir)
+  runs = _export(spec, out_dir, args.release_dir, invocations)  # catch up
+  have = {(r["arch"], r["seed"]) for r in runs}
+  todo = [u for u in stages_lib.units(spec) if (u.arch, u.seed) not in have]
+
+  def export_finished(unit, status):
+    if status == 0:
+      _export(spec, out_dir, args.release_dir, invocations)
+      print(f"exported {unit} into {args.release_dir}")
+  code = _train(spec, out_dir, todo, jobs, env, args.data_dir,
+                export_finished)
   if code == 130:
     return code
-  runs = _export(spec, out_dir, args.release_dir, released, todo,
-                 invocations)
+  runs = _export(spec, out_dir, args.release_dir, invocations)
+  print(f"release: {len(runs)} of {len(stages_lib.units(spec))} runs in "
+        f"{args.release_dir}")
   if len(runs) < len(stages_lib.units(spec)):
     print("run `make demo-pretrain` again to go on (finished runs are kept)")
     return code or 1

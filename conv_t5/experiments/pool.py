@@ -76,8 +76,12 @@ def _read_lines(k, pipe, q):
   q.put((k, None))
 
 
-def run(out_dir, units, jobs, env, tracker, display):
+def run(out_dir, units, jobs, env, tracker, display, on_unit_done=None):
   """Runs `units` (stages.Unit) on at most `jobs` workers.
+
+  on_unit_done: called with (unit name, status) as each unit a worker ran
+  ends, after the worker got its next unit (the release exports a finished
+  pre-training run at once).
 
   Returns:
     {unit name: status} for every unit: 0 (every stage done), 1 (a stage
@@ -147,6 +151,8 @@ def run(out_dir, units, jobs, env, tracker, display):
         current.pop(k, None)
       if event["ev"] in ("ready", "unit_done"):
         hand_out(k)
+        if event["ev"] == "unit_done" and on_unit_done:
+          on_unit_done(event["unit"], event["status"])
         continue
       text = tracker.event(event)
       if text:

@@ -92,7 +92,7 @@ def fake_pool(tmp_path, monkeypatch):
   script.write_text(FAKE_WORKER)
   out_dir = str(tmp_path / "out")
 
-  def run(modes, units=UNITS, jobs=None, statuses=None):
+  def run(modes, units=UNITS, jobs=None, statuses=None, on_unit_done=None):
     started = []
 
     def command(out):
@@ -104,7 +104,7 @@ def fake_pool(tmp_path, monkeypatch):
     monkeypatch.setattr(pool, "worker_command", command)
     tracker, display = FakeTracker(), FakeDisplay()
     status = pool.run(out_dir, units, jobs or len(modes), dict(os.environ),
-                      tracker, display)
+                      tracker, display, on_unit_done)
     ran = []
     for k in started:
       path = tmp_path / f"ran{k}.txt"
@@ -130,6 +130,14 @@ def test_one_worker_runs_the_units_in_order_and_reports_each_status(
                            for e in tracker.events]
   with open(fake_pool.log(0)) as f:
     assert f.read() == "fake worker starting\n"
+
+
+def test_on_unit_done_hears_of_every_unit_a_worker_finished(fake_pool):
+  heard = []
+  status, _, _, _ = fake_pool(["ok"], statuses={"conv_dynamic@1": 1},
+                              on_unit_done=lambda *a: heard.append(a))
+  assert heard == list(status.items()) == [
+      ("transformer@1", 0), ("conv_dynamic@1", 1), ("transformer@2", 0)]
 
 
 def test_units_are_handed_out_in_order_each_to_one_worker(fake_pool):

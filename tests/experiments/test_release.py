@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
+from conv_t5 import machine
 from conv_t5.experiments import demo_pretrain
 from conv_t5.experiments import layout
 from conv_t5.experiments import release
@@ -94,8 +95,11 @@ def _fake_release(tmp_path):
   with open(os.path.join(target, release.LOSS_FILE), "w") as f:
     f.write("step\tloss\n1\t8.5\n")
   spec = spec_lib.spec_from_gin([release.PROFILE])
-  release.write_manifest(spec, [{"arch": "transformer", "seed": 1}], [],
-                         str(tmp_path / "rel"))
+  release.write_manifest(
+      spec, [{"arch": "transformer", "seed": 1, "steps": 7,
+              "tokens_seen": 7 * 16 * 80, "wall_seconds": 12.3,
+              "machine": {"cpu": "Some CPU", "nproc": 2}}],
+      [{"commit": "abc1234"}], str(tmp_path / "rel"))
   return str(tmp_path / "rel"), target
 
 
@@ -140,8 +144,10 @@ def test_check_command_says_ok_or_exits_2(tmp_path):
   ok = subprocess.run([sys.executable, "-m", "conv_t5.experiments.demo_pretrain",
                        "--check", "--release_dir", rel],
                       capture_output=True, text=True)
-  assert (ok.returncode, ok.stdout) == (
-      0, f"{rel}: 1 runs, every file matches its sha256\n")
+  assert (ok.returncode, ok.stdout) == (0, (
+      "  transformer seed 1: 7 steps, 8,960 tokens, 0:12 on Some CPU (2 CPUs)\n"
+      f"{rel}: 1 runs (trained at abc1234), every file matches its "
+      "sha256\n"))
   shutil.rmtree(target)
   bad = subprocess.run([sys.executable, "-m", "conv_t5.experiments.demo_pretrain",
                         "--check", "--release_dir", rel],
@@ -173,7 +179,8 @@ def test_a_shipped_run_replays_its_first_200_steps_to_the_recorded_losses(
   got = _replay(layout.RELEASE_DIR, run["arch"], run["seed"], 200,
                 tmp_path / "replay", demo_data_dir)
   assert [s for s, _ in got["shipped"]] == [1, 100, 200]
-  assert got["replayed"] == got["shipped"]
+  assert got["replayed"] == got["shipped"], (
+      f"trained on {run['machine']}, replayed on {machine.summary()}")
 
 
 @pytest.fixture(scope="module")
@@ -198,8 +205,9 @@ def test_demo_pretrain_writes_a_release_that_checks_and_replays(
   """The release a one-run grid writes checks, a second invocation trains
   nothing, and the replay of its 30 steps gives its losses."""
   rel, _, args, stdout = tiny_release
+  assert f"exported transformer@1 into {rel}\n" in stdout
   assert stdout.splitlines()[-2:] == [
-      f"release: 1 of 1 runs in {rel} (1 new)", f"{rel}/manifest.json"]
+      f"release: 1 of 1 runs in {rel}", f"{rel}/manifest.json"]
   manifest = release.check(rel)
   (run,) = manifest["runs"]
   assert (run["arch"], run["seed"], run["steps"]) == ("transformer", 1, 30)
@@ -208,6 +216,7 @@ def test_demo_pretrain_writes_a_release_that_checks_and_replays(
   again = subprocess.run(args, capture_output=True, text=True, timeout=600)
   assert again.returncode == 0
   assert f"release: 1 of 1 runs in {rel}\n" in again.stdout
+  assert "exported" not in again.stdout
   assert release.check(rel) == manifest
   got = _replay(rel, "transformer", 1, 30, tmp_path / "replay",
                 demo_data_dir)
