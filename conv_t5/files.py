@@ -1,4 +1,5 @@
-"""Whole-file writes that readers never see half done (results, markers).
+"""Whole-file writes that readers never see half done (results, markers),
+and a file's sha256 (the demo data, the release).
 
 Local paths: a temporary file in the same directory, flushed and fsynced, then
 os.replace (atomic on POSIX), so a crash or SIGKILL leaves the old file or the
@@ -49,3 +50,13 @@ def atomic_write_text(path, text):
 def atomic_write_json(path, obj):
   """Writes `obj` as indented, key-sorted JSON atomically; returns `path`."""
   return atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
+
+
+def sha256_file(path):
+  """The sha256 of a local file, hex (read in 1 MiB blocks)."""
+  import hashlib  # pylint: disable=g-import-not-at-top
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return h.hexdigest()

@@ -19,7 +19,6 @@ replays a release is experiments.demo_pretrain.
 """
 
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -40,14 +39,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
 
 class ReleaseError(errors.ConfigError):
   """The release is missing, incomplete or does not match its manifest."""
-
-
-def sha256(path):
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      h.update(chunk)
-  return h.hexdigest()
 
 
 def read_manifest(release_dir=None):
@@ -139,7 +130,7 @@ def write_manifest(spec, runs, invocations, release_dir):
   release is whole when its manifest says so)."""
   for run in runs:
     rel = layout.release_run_dir("", run["arch"], run["seed"])
-    run["files"] = {name: sha256(os.path.join(release_dir, rel, name))
+    run["files"] = {name: files.sha256_file(os.path.join(release_dir, rel, name))
                     for name in sorted(os.listdir(
                         os.path.join(release_dir, rel)))}
   manifest = {"profile": PROFILE, "grid": spec.to_json(),
@@ -177,7 +168,7 @@ def check(release_dir=None, units=None):
       path = os.path.join(release_dir, rel, name)
       if not os.path.exists(path):
         raise ReleaseError(f"the demo release lacks {path}: {fix}")
-      if sha256(path) != digest:
+      if files.sha256_file(path) != digest:
         raise ReleaseError(f"{path} does not match the sha256 in "
                            f"{release_dir}/{MANIFEST}: {fix}")
   return manifest

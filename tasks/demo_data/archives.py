@@ -23,7 +23,6 @@ import csv
 import dataclasses
 import glob
 import gzip
-import hashlib
 import io
 import os
 import re
@@ -36,6 +35,7 @@ import unicodedata
 import zipfile
 
 from conv_t5 import errors
+from conv_t5.files import sha256_file
 
 
 class SourceError(errors.ConfigError):
@@ -79,14 +79,6 @@ SOURCES = {
         url="https://deb.debian.org/debian/pool/main/f/fortune-mod/"
             "fortunes_1.99.1-7.3_all.deb"),
 }
-
-
-def sha256_file(path):
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      h.update(block)
-  return h.hexdigest()
 
 
 def _find(raw_dir, source):

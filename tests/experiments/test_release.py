@@ -49,9 +49,8 @@ def test_the_shipped_release_matches_its_manifest():
 def _tiny_checkpoint(directory, step=7):
   """A checkpoint with a bfloat16 weight, its float32 slot and a step."""
   with tf.Graph().as_default():
-    w = tf.Variable(np.arange(6, dtype=np.float32).reshape(2, 3) / 7,
-                    name="encoder/w", dtype=tf.float32)
-    w16 = tf.cast(w, tf.bfloat16)
+    w16 = tf.cast(tf.constant(np.arange(6, dtype=np.float32).reshape(2, 3)
+                              / 7), tf.bfloat16)
     weight = tf.Variable(w16, name="encoder/kernel")
     slot = tf.Variable(tf.ones([2, 3]), name="encoder/kernel_slot_v")
     global_step = tf.Variable(step, name="global_step", dtype=tf.int64)
