@@ -68,9 +68,11 @@ test-fast: venv
 	$(PY) -m pytest tests -m "not slow and not demo and not notebook"
 
 # The demo end to end: `make demo`'s grid at small step counts (its records,
-# verdicts, resume, failures, repeatability). .ci/run runs it after `make test`.
+# verdicts, resume, failures, repeatability), and the demo release (a replay
+# of a shipped run, a small release written and fine-tuned). .ci/run runs it
+# after `make test`.
 test-demo: venv
-	$(PY) -m pytest tests/experiments/test_demo.py -m demo -s $(PYTEST_ARGS)
+	$(PY) -m pytest tests/experiments/test_demo.py tests/experiments/test_release.py -m demo -s $(PYTEST_ARGS)
 
 # notebooks/conv_t5_demo.ipynb executed end to end with a kernel from .venv
 # (2-6 min on 2 cores). .ci/run runs it after `make test`.

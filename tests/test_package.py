@@ -218,6 +218,7 @@ def test_ci_run_fails_when_tests_fail_or_none_ran(tmp_path, case):
         "import pytest\n@pytest.mark.paper_configs\ndef test_big():\n  pass\n")
     # what `make test-demo` and `make test-notebook` run after it
     for path, marker in [("experiments/test_demo.py", "demo"),
+                         ("experiments/test_release.py", "demo"),
                          ("notebooks/test_notebook.py", "notebook")]:
       (checkout / "tests" / path).parent.mkdir(exist_ok=True)
       (checkout / "tests" / path).write_text(
@@ -229,7 +230,7 @@ def test_ci_run_fails_when_tests_fail_or_none_ran(tmp_path, case):
   if case == "passing":
     assert ".ci/run: junit.xml: 1 tests ran, 1 skipped" in proc.stdout
     assert ".ci/run: junit-paper.xml: 1 tests ran" in proc.stdout
-    assert ".ci/run: junit-demo.xml: 1 tests ran, 0 skipped, 0 failed" in proc.stdout
+    assert ".ci/run: junit-demo.xml: 2 tests ran, 0 skipped, 0 failed" in proc.stdout
     assert ".ci/run: junit-notebook.xml: 1 tests ran" in proc.stdout
     # Each phase's wall time, as it ends and together at the end.
     phases = ["venv", "data", "test", "paper-configs", "demo", "notebook"]

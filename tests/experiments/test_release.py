@@ -2,7 +2,10 @@
 against the manifest's sha256, the refusals, the weights-only checkpoints,
 and a replay of a shipped run's first 200 steps that must give the losses
 recorded when it was trained (CPU training is deterministic with
-determinism.DETERMINISM_ENV and the recorded thread counts)."""
+determinism.DETERMINISM_ENV and the recorded thread counts).
+
+The tests that train (a replay, a one-run release, a grid fine-tuning it:
+minutes) are marked `demo`: `make test-demo` runs them, after `make test`."""
 
 import glob
 import json
@@ -169,7 +172,7 @@ def _replay(release_dir, arch, seed, steps, model_dir, data_dir):
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.slow
+@pytest.mark.demo
 def test_a_shipped_run_replays_its_first_200_steps_to_the_recorded_losses(
     tmp_path, demo_data_dir):
   """The first shipped run, trained again for 200 steps from its operative
@@ -198,7 +201,7 @@ def tiny_release(tmp_path_factory, demo_data_dir):
   return rel, out, args, first.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.demo
 def test_demo_pretrain_writes_a_release_that_checks_and_replays(
     tiny_release, tmp_path, demo_data_dir):
   """The release a one-run grid writes checks, a second invocation trains
@@ -231,7 +234,7 @@ def _summaries(model_dir, tag):
       if v.tag == tag}
 
 
-@pytest.mark.slow
+@pytest.mark.demo
 def test_a_grid_fine_tunes_the_release_with_one_recipe_for_both_inits(
     tiny_release, tmp_path, demo_data_dir):
   """GridSpec.pretrained_from: no pre-training stage; the "pretrained" run
