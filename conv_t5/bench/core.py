@@ -4,8 +4,9 @@ For each shape (batch, length, channels, heads, width, causal) it times
 forward + backward (gradients of sum(y * g) for a fixed random g, w.r.t. the
 input and the kernel) of
 
-  ours:      conv_t5.layers.core.banded_conv, lowered by Mesh-TF, with segment ids
-             (all ones: the masking runs, as in training on packed data);
+  ours:      conv_t5.layers.core.banded_conv (per_channel_conv when heads =
+             channels, as the core chooses), lowered by Mesh-TF, with segment
+             ids (all ones: the masking runs, as in training on packed data);
              kernel [heads, K] shared by the channels of a head;
   primitive: tf.nn.depthwise_conv2d on [batch, 1, length, channels] with the
              same kernel repeated per channel ([1, K, channels, 1]); SAME
@@ -40,7 +41,10 @@ def _ours(tf, shape, rng):
                                 mtf.Shape([dims[2], width_dim]))
   gm = mtf.import_tf_tensor(mesh, g, mtf.Shape(dims))
   segment = mtf.ones(mesh, mtf.Shape(dims[:2]), tf.int32)
-  y = core.banded_conv(x, kernel, dims[1], segment, 1, causal, 16)
+  if heads == channels:     # one channel per head: the core's own choice
+    y = core.per_channel_conv(x, kernel, dims[1], segment, 1, causal)
+  else:
+    y = core.banded_conv(x, kernel, dims[1], segment, 1, causal, 16)
   loss = mtf.reduce_sum(y * gm)
   dx, dk = mtf.gradients([loss], [x, kernel])
   y_sum = mtf.reduce_sum(y)

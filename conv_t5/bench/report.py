@@ -119,16 +119,23 @@ def targets(result, workload="A", long_len=4096, short_len=512):
     out["flat_scaling"][model] = {
         "ratio": _ratio(conv, short, "tokens_per_s"),
         "goal": f"tokens/s at L={long_len} / at L={short_len} >= 0.8"}
-  for ours, theirs in models.AUTHORS.items():
-    per_len = {}
+  for ours, theirs in [*models.AUTHORS.items(), *models.CONVERTED.items()]:
+    per_len, memory = {}, {}
     for r in records:
       if r["model"] == ours and r["size"] == size:
         other = _find(records, theirs, r["workload"], r["seq_len"], size)
-        per_len[f"{r['workload']}{r['seq_len']}"] = _ratio(r, other,
-                                                           "tokens_per_s")
+        point = f"{r['workload']}{r['seq_len']}"
+        per_len[point] = _ratio(r, other, "tokens_per_s")
+        memory[point] = _ratio(r, other, "peak_mem_mb")
     valid = [v for v in per_len.values() if v is not None]
-    out["vs_authors"][ours] = {"min_ratio": min(valid) if valid else None,
-                               "per_point": per_len, "goal": "ratio >= 1"}
+    valid_memory = [v for v in memory.values() if v is not None]
+    out["vs_authors"][ours] = {
+        "authors": theirs, "min_ratio": min(valid) if valid else None,
+        "per_point": per_len,
+        "max_memory_ratio": max(valid_memory) if valid_memory else None,
+        "memory_per_point": memory,
+        "goal": "ratio >= 1" + (" and max_memory_ratio <= 1"
+                                if ours in models.CONVERTED else "")}
   for c in result.get("core", []):
     if "ratio" in c:
       out["core_vs_primitive"].append(
@@ -257,6 +264,10 @@ def _targets_md(t):
   for m, e in t["vs_authors"].items():
     lines.append(f"| ours / authors' tokens/s (min over points) | "
                  f"{models.label(m)} | {_fmt(e['min_ratio'])} | >= 1 |")
+    if m in models.CONVERTED:
+      lines.append(f"| ours / authors' peak memory (max over points) | "
+                   f"{models.label(m)} | {_fmt(e.get('max_memory_ratio'))} "
+                   "| <= 1 |")
   for c in t["core_vs_primitive"]:
     lines.append(f"| core / tf.nn.depthwise_conv2d time | "
                  f"{c['shape']} {'causal' if c['causal'] else 'centred'} | "
@@ -294,7 +305,9 @@ def plot(result, path):
   styles = {"transformer": ("k", "o", "-"), "lightweight": ("C0", "s", "-"),
             "dynamic": ("C1", "^", "-"), "dilated": ("C2", "D", "-"),
             "authors_lightweight": ("C0", "s", ":"),
-            "authors_dynamic": ("C1", "^", ":")}
+            "authors_dynamic": ("C1", "^", ":"),
+            "converted_lightweight": ("C0", "v", "--"),
+            "converted_dynamic": ("C1", "v", "--")}
   for row, (size, workload) in enumerate(keys):
     for col, (key, ylabel) in enumerate(
         [("tokens_per_s", "input tokens / s"),

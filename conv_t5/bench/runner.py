@@ -5,13 +5,13 @@
     python -m conv_t5.bench --lengths 512,4096 --workloads A --reps 5
 
 For each size, workload, length L and model (the Transformer, our three
-convolutions, the authors' two Mesh-TF convolution layers; see
-`models`), one worker process builds the t5 pipeline's training step
-(`step`) at a fixed number of input tokens per batch (batch = tokens /
-L). The models of one (workload, L) are interleaved: their workers are built
-and warmed up, then every repetition times one step of each in turn, the
-order rotating (as many workers at once as memory allows, see
-`group`). A worker's peak RSS is the point's peak memory; a worker that
+convolutions, the authors' two Mesh-TF convolution layers and ours as
+converted from their checkpoints; see `models`), one worker process builds
+the t5 pipeline's training step (`step`) at a fixed number of input tokens
+per batch (batch = tokens / L). The models of one (workload, L) are
+interleaved: their workers are built and warmed up, then every repetition
+times one step of each in turn, the order rotating (as many workers at once
+as memory allows, see `group`). A worker's peak RSS is the point's peak memory; a worker that
 would exceed the memory budget is killed and the point recorded as missing
 ("oom"), the run goes on. Then `core` times our depthwise core against
 tf.nn.depthwise_conv2d.
@@ -44,7 +44,8 @@ DEFAULTS = dict(
     lengths_b="1024", authors_lengths="512,4096",
     models=",".join(models.NAMES), reps=3, warmup=1,
     tokens_per_batch=8192, tokens_per_microbatch=2048, target_len=32,
-    vocab_size=32128, core_shapes="16x512x512x8x7,2x4096x512x8x7",
+    vocab_size=32128,
+    core_shapes="16x512x512x8x7,2x4096x512x8x7,16x512x512x512x7",
     core_reps=5)
 QUICK = dict(
     sizes="tiny", workloads="A,B", lengths="128", lengths_b="64",
@@ -66,7 +67,8 @@ def parse_args(argv):
   p.add_argument("--lengths", help="sequence lengths L of workload A")
   p.add_argument("--lengths_b", help="lengths of workload B ('A': as A)")
   p.add_argument("--authors_lengths",
-                 help="lengths at which the authors' layers run ('all')")
+                 help="lengths at which the authors' layers and the "
+                 "converted models run ('all')")
   p.add_argument("--full", action="store_true",
                  help="every model at every length of both workloads (the "
                  "issue's whole grid: hours on a 2-core CPU)")
@@ -255,7 +257,7 @@ def _groups(args, runner):
       for seq_len in args.lengths if workload == "A" else args.lengths_b:
         points = [runner.point(size, workload, seq_len, m)
                   for m in args.models
-                  if m not in models.AUTHORS.values()
+                  if m not in models.AT_AUTHORS_LENGTHS
                   or seq_len in args.authors_lengths]
         if points:
           groups.append(points)

@@ -148,8 +148,18 @@ def test_quick_mode_metadata_core_and_files(quick_run):
   assert {c["causal"] for c in targets["core_vs_primitive"]} == {False, True}
   for ours in models.AUTHORS:
     assert _positive_finite(targets["vs_authors"][ours]["min_ratio"])
+  # The converted models, against the authors' layer each comes from, in
+  # speed and in memory.
+  for converted, authors in models.CONVERTED.items():
+    entry = targets["vs_authors"][converted]
+    assert entry["authors"] == authors
+    assert _positive_finite(entry["min_ratio"])
+    assert _positive_finite(entry["max_memory_ratio"])
   md = (out / "bench.md").read_text()
   assert "| Transformer (T5) |" in md and "tf.nn.depthwise_conv2d" in md
+  for converted in models.CONVERTED:
+    assert (f"| ours / authors' peak memory (max over points) | "
+            f"{models.label(converted)} | ") in md
   png = (out / "bench.png").read_bytes()
   assert png[:8] == b"\x89PNG\r\n\x1a\n"
   width, height = struct.unpack(">II", png[16:24])
