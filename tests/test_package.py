@@ -139,8 +139,12 @@ def _fake_checkout(tmp_path):
 
 
 def _make(cwd, *args):
+  """make as a user's shell runs it: not as a sub-make of the `make test`
+  that runs this test (which would print "Entering directory" lines)."""
+  env = {k: v for k, v in h.env().items()
+         if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
   return subprocess.run(["make", *args], cwd=cwd, capture_output=True,
-                        text=True, check=False, env=h.env())
+                        text=True, check=False, env=env)
 
 
 @pytest.mark.parametrize("changed", ["setup.cfg", "constraints.txt",

@@ -76,16 +76,21 @@ def replay_env(manifest, environ=None):
 def replay(arch, seed, steps, model_dir, release_dir=None):
   """Trains the first `steps` steps of a shipped run again, in this process,
   from its operative_config.gin, seed, task, batch and lengths (as recorded
-  in the manifest); returns [(step, loss)] from the new run's summaries.
-  Losses equal the shipped loss.tsv when the process runs in replay_env."""
+  in the manifest); returns [(step, loss)] of every step, from the new run's
+  summaries. Losses equal the shipped loss.tsv's at its steps when the
+  process runs in replay_env."""
   from conv_t5 import config  # pylint: disable=g-import-not-at-top
   from conv_t5.experiments import worker  # pylint: disable=g-import-not-at-top
   release_dir = release_dir or layout.RELEASE_DIR
   run = release.find_run(release.check(release_dir), arch, seed)
   worker._prepare_process()  # pylint: disable=protected-access
   from conv_t5.experiments import hooked_model  # pylint: disable=g-import-not-at-top
+  # A summary every step: which step the Estimator's every-100-steps
+  # summary lands on varies by one between runs (its hook reads the global
+  # step while the step increments it), the loss of a given step does not.
   config.parse([os.path.join(layout.release_run_dir(release_dir, arch, seed),
-                              "operative_config.gin")])
+                              "operative_config.gin")],
+               ["conv_t5.train_model.summary_steps = 1"])
   model = hooked_model.HookedMtfModel(
       model_dir, tpu=None, mesh_shape="", seed=seed,
       batch_size=run["batch_size"], sequence_length=run["sequence_length"])
@@ -186,11 +191,13 @@ def _check_command(release_dir):
 
 def _replay_command(args):
   arch, seed = args.replay[0], int(args.replay[1])
-  got = replay(arch, seed, args.steps, args.model_dir, args.release_dir)
+  got = dict(replay(arch, seed, args.steps, args.model_dir,
+                    args.release_dir))
   shipped = [x for x in release.read_losses(arch, seed, args.release_dir)
              if x[0] <= args.steps]
-  print(json.dumps({"replayed": got, "shipped": shipped}))
-  return 0 if got == shipped else 1
+  replayed = [[step, got.get(step)] for step, _ in shipped]
+  print(json.dumps({"replayed": replayed, "shipped": shipped}))
+  return 0 if replayed == [list(x) for x in shipped] else 1
 
 
 def _export(spec, out_dir, release_dir, invocations):

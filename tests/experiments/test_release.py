@@ -176,11 +176,13 @@ def _replay(release_dir, arch, seed, steps, model_dir, data_dir):
 def test_a_shipped_run_replays_its_first_200_steps_to_the_recorded_losses(
     tmp_path, demo_data_dir):
   """The first shipped run, trained again for 200 steps from its operative
-  config and seed: the losses at steps 1, 100 and 200 equal loss.tsv's."""
+  config and seed: the losses at the steps its loss.tsv has up to 200 (1,
+  about 100 and about 200: the Estimator's summary lands within a step of
+  each hundred) equal loss.tsv's."""
   run = release.check()["runs"][0]
   got = _replay(layout.RELEASE_DIR, run["arch"], run["seed"], 200,
                 tmp_path / "replay", demo_data_dir)
-  assert [s for s, _ in got["shipped"]] == [1, 100, 200]
+  assert len(got["shipped"]) == 3 and got["shipped"][0][0] == 1
   assert got["replayed"] == got["shipped"], (
       f"trained on {run['machine']}, replayed on {machine.summary()}")
 
