@@ -8,7 +8,8 @@ Per architecture and seed, layout.release_run_dir(<release>, arch, seed):
         and the global step, no optimizer slots: what t5's init_checkpoint
         reads
     operative_config.gin    the pre-training stage's, as t5 wrote it
-    loss.tsv                step and loss, every 100 steps
+    loss.tsv                step and loss where the Estimator's summaries
+                            have it (every 100 steps, now and then 99)
 
 and manifest.json: the grid it came from, the invocations that trained it
 (commit, time, workers, threads), and per run the machine, wall time, steps,

@@ -46,7 +46,8 @@ def test_the_shipped_release_matches_its_manifest():
     assert not [n for n in names if "_slot_" in n]
     assert int(reader.get_tensor("global_step")) == spec.pretrain_steps
     steps = [s for s, _ in release.read_losses(arch, seed)]
-    assert steps[:3] == [1, 100, 200] and steps[-1] <= spec.pretrain_steps
+    assert steps[0] == 1 and steps[-1] <= spec.pretrain_steps
+    assert {b - a for a, b in zip(steps[1:], steps[2:])} <= {99, 100}
 
 
 def _tiny_checkpoint(directory, step=7):
@@ -177,8 +178,7 @@ def test_a_shipped_run_replays_its_first_200_steps_to_the_recorded_losses(
     tmp_path, demo_data_dir):
   """The first shipped run, trained again for 200 steps from its operative
   config and seed: the losses at the steps its loss.tsv has up to 200 (1,
-  about 100 and about 200: the Estimator's summary lands within a step of
-  each hundred) equal loss.tsv's."""
+  and two about 100 apart) equal loss.tsv's."""
   run = release.check()["runs"][0]
   got = _replay(layout.RELEASE_DIR, run["arch"], run["seed"], 200,
                 tmp_path / "replay", demo_data_dir)
