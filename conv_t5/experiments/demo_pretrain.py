@@ -233,7 +233,8 @@ def main(argv=None):
   try:
     spec = spec_lib.spec_from_gin([release.PROFILE], args.gin_param)
     released = release.read_manifest(args.release_dir) or {"runs": []}
-    if released["runs"] and released["grid"] != spec.to_json():
+    if released["runs"] and spec_lib.GridSpec.from_json(
+        released["grid"]).to_json() != spec.to_json():
       raise ValueError(
           f"{args.release_dir} holds a release of another grid; delete it "
           f"(git rm -r) to pre-train {release.PROFILE} anew")
