@@ -1,8 +1,8 @@
-"""Runs the models of one (size, workload, L) group: build, warm up, interleave.
+"""Runs the models of one (size, workload, shape) group: build, warm up, interleave.
 
 Workers are admitted one by one while the machine has room for another's
 peak (estimated from the largest peak seen so far in the group, or the
-model's peak at a shorter L); the admitted "wave" is then timed round-robin,
+model's peak at a smaller point); the admitted "wave" is then timed round-robin,
 one step of each worker per repetition, the order rotating between
 repetitions. The next wave follows. With the system allocator (the
 benchmark's default) an idle worker holds ~1.5 GB and a whole group usually
@@ -15,6 +15,7 @@ exceeds the budget on its own is recorded as "oom".
 import os
 import time
 
+from conv_t5.bench import points
 from conv_t5.bench import proc
 from conv_t5.bench import report
 
@@ -47,9 +48,10 @@ class GroupRun:
     return [self.records[p["model"]] for p in self.points]
 
   def _start(self, p):
-    name = f"{p['size']}_{p['workload']}_{p['seq_len']}_{p['model']}.log"
-    return proc.Child("conv_t5.bench.step", p, self.runner.guard,
-                            os.path.join(self.runner.log_dir, name))
+    name = points.file_stem(p) + ".log"
+    return proc.Child(points.worker_module(p["workload"]), p,
+                      self.runner.guard,
+                      os.path.join(self.runner.log_dir, name))
 
   def _fail(self, p, child, err, wave):
     child.close()

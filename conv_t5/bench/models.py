@@ -93,6 +93,15 @@ CONVERTED = {"converted_lightweight": "authors_lightweight",
 AT_AUTHORS_LENGTHS = list(AUTHORS.values()) + list(CONVERTED)
 CONVS = OURS + list(AUTHORS.values()) + list(CONVERTED)
 
+# Plot styles (colour, marker, line): ours solid, the authors' dotted, the
+# converted dashed, each in the colour of its variant.
+STYLES = {"transformer": ("k", "o", "-"), "lightweight": ("C0", "s", "-"),
+          "dynamic": ("C1", "^", "-"), "dilated": ("C2", "D", "-"),
+          "authors_lightweight": ("C0", "s", ":"),
+          "authors_dynamic": ("C1", "^", ":"),
+          "converted_lightweight": ("C0", "v", "--"),
+          "converted_dynamic": ("C1", "v", "--")}
+
 
 def spec(name, size):
   """The ModelSpec of a model name at a size (tiny, small, base, large)."""

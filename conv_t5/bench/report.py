@@ -1,17 +1,24 @@
 """Records, targets, markdown table and plot of `conv_t5.bench`.
 
-A record is one (model, size, workload, L). Throughput counts input tokens
-(the quantity held fixed per batch): tokens_per_s = batch * L / median step
-time; all_tokens_per_s also counts the targets. Spread: the fastest and
+A record is one (model, size, workload, L), or for decoding and scoring one
+(model, size, workload, B, Li, T) (seq_len is Li, target_len T). Throughput
+of training (A, B) counts input tokens (the quantity held fixed per batch):
+tokens_per_s = batch * L / median step time; that of decoding (D) and
+scoring (S) counts target tokens, decoded or scored: tokens_per_s = B * T /
+median time of one decode or scoring of the batch. all_tokens_per_s also
+counts the targets (training) or the inputs (D, S). Spread: the fastest and
 slowest repetition. Missing points keep status "oom" / "error" / "timeout"
-and a note, with null numbers.
+and a note, with null numbers. The decoding tables, targets and plot are in
+`decode_report`.
 """
 
 import math
 
 import numpy as np
 
+from conv_t5.bench import decode_report
 from conv_t5.bench import models
+from conv_t5.bench import points
 from conv_t5.bench import step
 
 NUMBERS = ("tokens_per_s", "tokens_per_s_min", "tokens_per_s_max",
@@ -32,6 +39,9 @@ def new_record(point):
       num_microbatches=None, status="error", note="not measured",
       step_s_all=[], loss=None, interleaved_with=[])
   record.update({k: None for k in NUMBERS})
+  if point["workload"] == "D":
+    record.update(decoded_len_min=None, decoded_len_max=None,
+                  decoded_shapes=[], distinct_ids=None)
   return record
 
 
@@ -39,6 +49,9 @@ def complete_record(record, times, finish):
   """Fills a record from the step times and the worker's final report."""
   if not times:
     record.update(status="error", note="no timed step")
+    return
+  if record["workload"] in points.DECODING:
+    decode_report.complete_record(record, times, finish)
     return
   med = float(np.median(times))
   tokens = record["tokens_per_batch"]
@@ -59,6 +72,8 @@ def complete_record(record, times, finish):
 
 
 def progress_line(r):
+  if r["workload"] in points.DECODING:
+    return decode_report.progress_line(r)
   head = f"[bench] {r['size']} {r['workload']} L={r['seq_len']:>5} {r['model']:<20}"
   if r["status"] != "ok":
     return f"{head} {r['status']}: {r['note']}"
@@ -81,10 +96,13 @@ def _ratio(a, b, key):
 
 
 def targets(result, workload="A", long_len=4096, short_len=512):
-  """The issue's targets, measured on the run's first size and workload A."""
-  records = result["records"]
+  """The issue's targets, measured on the run's first size and workload A;
+  the decoding targets (`decode_report.targets`) under "decoding"."""
+  records = [r for r in result["records"]
+             if r["workload"] in points.TRAINING]
+  decoding = decode_report.targets(result)
   if not records:
-    return {}
+    return {"decoding": decoding} if decoding else {}
   size = records[0]["size"]
   out = {"size": size, "workload": workload, "vs_transformer": {},
          "flat_scaling": {}, "vs_authors": {}, "core_vs_primitive": []}
@@ -142,6 +160,8 @@ def targets(result, workload="A", long_len=4096, short_len=512):
           {"shape": f"{c['batch']}x{c['seq_len']}x{c['channels']}x"
                     f"{c['heads']}x{c['kernel_width']}",
            "causal": c["causal"], "ratio": c["ratio"], "goal": "ratio <= 1.5"})
+  if decoding:
+    out["decoding"] = decoding
   return out
 
 
@@ -161,7 +181,9 @@ def _cell(r, key, scale=1.0, digits=0):
 
 def markdown(result):
   """Tables: throughput, peak memory, FLOPs per model and L; targets; core."""
-  meta, records = result["metadata"], result["records"]
+  meta = result["metadata"]
+  records = [r for r in result["records"]
+             if r["workload"] in points.TRAINING]
   lines = ["# conv_t5 benchmark", "",
            f"Machine: {meta['cpu_model']}, {meta['nproc']} CPUs, "
            f"{meta['ram_gb']} GB RAM; TensorFlow "
@@ -198,21 +220,22 @@ def markdown(result):
           lines.append(f"| {models.label(m)} | " + " | ".join(cells)
                        + " |")
         lines.append("")
+  lines += decode_report.markdown(result)
   spreads = [(r["tokens_per_s_max"] - r["tokens_per_s_min"]) / r["tokens_per_s"]
-             for r in records if r["status"] == "ok"
+             for r in result["records"] if r["status"] == "ok"
              and r.get("tokens_per_s_max") is not None]
   if spreads:
     lines += [f"Spread (fastest - slowest repetition) / median: median "
               f"{100 * np.median(spreads):.1f}%, max "
               f"{100 * max(spreads):.1f}%.", ""]
-  waves = _waves(records)
+  waves = _waves(result["records"])
   if waves:
     lines += ["Timed together (round-robin, as many workers as memory "
               "allowed at once): " + "; ".join(waves) + ".", ""]
-  missing = [r for r in records if r["status"] != "ok"]
+  missing = [r for r in result["records"] if r["status"] != "ok"]
   if missing:
     lines += ["Missing points:", ""]
-    lines += [f"- {r['size']} {r['workload']} L={r['seq_len']} "
+    lines += [f"- {r['size']} {points.label(r)} "
               f"{r['model']}: {r['status']}: {r['note']}" for r in missing]
     lines.append("")
   lines += _targets_md(result.get("targets", {})) + _core_md(result["core"])
@@ -220,11 +243,11 @@ def markdown(result):
 
 
 def _waves(records):
-  """Per (workload, L): the sets of models that were timed together."""
+  """Per (workload, shape): the sets of models that were timed together."""
   order = list(dict.fromkeys(r["model"] for r in records))
-  groups = {}   # (size, workload, seq_len) -> [models of each wave]
+  groups = {}   # (size, label) -> [models of each wave]
   for r in records:
-    key = (r["size"], r["workload"], r["seq_len"])
+    key = (r["size"], points.label(r))
     sets = groups.setdefault(key, [])
     if r["status"] != "ok":
       continue
@@ -232,12 +255,12 @@ def _waves(records):
     members = [m for m in order if m in wave]
     if members not in sets:
       sets.append(members)
-  return [f"{w} L={L}: " + " | ".join(", ".join(m) for m in sets)
-          for (_, w, L), sets in groups.items() if sets]
+  return [f"{name}: " + " | ".join(", ".join(m) for m in sets)
+          for (_, name), sets in groups.items() if sets]
 
 
 def _targets_md(t):
-  if not t:
+  if not t or "vs_transformer" not in t:
     return []
   lines = [f"### Targets ({t['size']}, workload {t['workload']})", "",
            "| target | model | measured | goal |", "|---|---|---:|---|"]
@@ -298,22 +321,19 @@ def plot(result, path):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  records = [r for r in result["records"] if r["status"] == "ok"]
-  keys = sorted({(r["size"], r["workload"]) for r in result["records"]})
+  training = [r for r in result["records"]
+              if r["workload"] in points.TRAINING]
+  records = [r for r in training if r["status"] == "ok"]
+  keys = sorted({(r["size"], r["workload"]) for r in training})
   fig, axes = plt.subplots(max(len(keys), 1), 2, squeeze=False,
                            figsize=(11, 4 * max(len(keys), 1)))
-  styles = {"transformer": ("k", "o", "-"), "lightweight": ("C0", "s", "-"),
-            "dynamic": ("C1", "^", "-"), "dilated": ("C2", "D", "-"),
-            "authors_lightweight": ("C0", "s", ":"),
-            "authors_dynamic": ("C1", "^", ":"),
-            "converted_lightweight": ("C0", "v", "--"),
-            "converted_dynamic": ("C1", "v", "--")}
+  styles = models.STYLES
   for row, (size, workload) in enumerate(keys):
     for col, (key, ylabel) in enumerate(
         [("tokens_per_s", "input tokens / s"),
          ("peak_mem_mb", "peak memory (MB)")]):
       ax = axes[row][col]
-      for model in dict.fromkeys(r["model"] for r in result["records"]):
+      for model in dict.fromkeys(r["model"] for r in training):
         pts = sorted((r["seq_len"], r[key]) for r in records
                      if (r["model"], r["size"], r["workload"]) ==
                      (model, size, workload))

@@ -41,11 +41,13 @@ def _malloc_trim():
 
 
 def target_length(workload, seq_len, short_targets=32):
-  if workload == "A":
+  """Targets length: A, and decoding / scoring (D, S, see `decode`): the
+  point's target_len; B: the inputs' length."""
+  if workload in ("A", "D", "S"):
     return short_targets
   if workload == "B":
     return seq_len
-  raise ValueError(f"unknown workload {workload!r}; allowed: A, B")
+  raise ValueError(f"unknown workload {workload!r}; allowed: A, B, D, S")
 
 
 def features_np(point):

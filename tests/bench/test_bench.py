@@ -1,7 +1,8 @@
 """conv_t5.bench: the quick mode end to end, and the pieces it is built from.
 
 The end-to-end test runs `python -m conv_t5.bench --quick` (tiny models, one
-length, both workloads, every model, the core microbenchmark) and checks the
+length, both training workloads, every model, decoding and scoring at two
+target lengths with three models, the core microbenchmark) and checks the
 output files, the JSON schema and that every measured number is positive and
 finite. It times nothing against a threshold: speed targets are the
 benchmark's business, not a test's.
@@ -58,8 +59,26 @@ def test_quick_mode_prints_the_json_path_last(quick_run):
 def check_records(result):
   """The quick run's records: every point measured, every number positive and
   finite, and what the docs say of each (docs/performance.md)."""
-  records = result["records"]
   flags = result["metadata"]["flags"]
+  # Decoding (D) and scoring (S): batch 2, inputs 32, targets 4 and 8, with
+  # --quick's decoding models (tests/bench/test_bench_decode.py checks
+  # these records in detail).
+  decoding = [r for r in result["records"] if r["workload"] in ("D", "S")]
+  assert sorted((r["workload"], r["target_len"], r["model"])
+                for r in decoding) == sorted(
+                    (w, t, m) for w in "DS" for t in (4, 8)
+                    for m in ("transformer", "lightweight",
+                              "authors_lightweight"))
+  for r in decoding:
+    assert r["status"] == "ok", r
+    assert (r["batch"], r["seq_len"]) == (2, 32)
+    assert r["tokens_per_s"] == pytest.approx(2 * r["target_len"] /
+                                              r["step_s"])
+    if r["workload"] == "D":
+      assert r["decoded_len_min"] == r["decoded_len_max"] == r["target_len"]
+  assert set(result["targets"]["decoding"]["models"]) == {
+      "lightweight", "authors_lightweight"}
+  records = [r for r in result["records"] if r["workload"] in ("A", "B")]
   # Workload A at L=128 with every model; B at L=64 without the authors'
   # layers (--quick sets --authors_lengths 128).
   want = ({(m, "A", 128) for m in models.NAMES} |
@@ -257,7 +276,7 @@ def test_bad_flags_fail_with_a_message(capsys):
        "--lengths [16384] exceed --tokens_per_batch 8192 "
        "(batch = tokens / L >= 1)"),
       (["--workloads", "A,C"],
-       "--workloads: unknown workload 'C'; allowed: A, B"),
+       "--workloads: unknown workload 'C'; allowed: A, B, D, S"),
   ):
     with pytest.raises(SystemExit) as e:
       runner.parse_args(argv)
@@ -270,7 +289,7 @@ def test_bad_flags_fail_with_a_message(capsys):
 def test_quick_flags():
   from conv_t5.bench import runner  # pylint: disable=g-import-not-at-top
   args = runner.parse_args(["--quick"])
-  assert args.sizes == ["tiny"] and args.workloads == ["A", "B"]
+  assert args.sizes == ["tiny"] and args.workloads == ["A", "B", "D", "S"]
   assert args.lengths == [128] and args.lengths_b == [64]
   assert args.authors_lengths == [128]
   assert args.models == list(models.NAMES)
