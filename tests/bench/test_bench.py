@@ -72,12 +72,21 @@ def check_records(result):
   for r in decoding:
     assert r["status"] == "ok", r
     assert (r["batch"], r["seq_len"]) == (2, 32)
+    assert len(r["step_s_all"]) == flags["reps"]
     assert r["tokens_per_s"] == pytest.approx(2 * r["target_len"] /
                                               r["step_s"])
+    assert r["peak_mem_mb"] >= r["rss_ready_mb"] > 0
     if r["workload"] == "D":
+      # Every decode (warm-up and timed) of every row: exactly T tokens.
       assert r["decoded_len_min"] == r["decoded_len_max"] == r["target_len"]
+      assert r["decoded_shapes"] == [[2, r["target_len"]]]
+    else:
+      assert 0 < r["loss"] < 3 * math.log(256)
   assert set(result["targets"]["decoding"]["models"]) == {
       "lightweight", "authors_lightweight"}
+  light = result["targets"]["decoding"]["models"]["lightweight"]
+  assert set(light["points"][0]["ratios"]) == {"4", "8"}
+  assert all(x > 0 for x in light["points"][0]["ratios"].values())
   records = [r for r in result["records"] if r["workload"] in ("A", "B")]
   # Workload A at L=128 with every model; B at L=64 without the authors'
   # layers (--quick sets --authors_lengths 128).
@@ -179,10 +188,13 @@ def test_quick_mode_metadata_core_and_files(quick_run):
   for converted in models.CONVERTED:
     assert (f"| ours / authors' peak memory (max over points) | "
             f"{models.label(converted)} | ") in md
-  png = (out / "bench.png").read_bytes()
-  assert png[:8] == b"\x89PNG\r\n\x1a\n"
-  width, height = struct.unpack(">II", png[16:24])
-  assert width > 100 and height > 100
+  assert "### tiny, decoding and scoring: batch 2, inputs 32" in md
+  assert "| lightweight (ours) | 8 | " in md
+  for name, least in (("bench.png", 100), ("bench_decode.png", 200)):
+    png = (out / name).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width > least and height > least, name
 
 
 def _einsum_graph():

@@ -1,18 +1,13 @@
 """conv_t5.bench's decoding workloads: D (greedy decoding) and S (scoring).
 
 The worker itself, in process at tiny sizes (seconds): a decode is exactly T
-tokens long and scoring gives a finite log-likelihood. The command end to
-end (--quick, two models, D and S at two target lengths). The arithmetic:
+tokens long and scoring gives a finite log-likelihood (the command end to
+end: tests/bench/test_bench.py's one --quick run, which has D and S). The arithmetic:
 decoded lengths, the grid and its order, when a point is skipped, the
 targets (ratio at T=256, growth with T), the records, the flags.
 """
 
-import json
 import math
-import os
-import struct
-import subprocess
-import sys
 
 import gin
 import numpy as np
@@ -222,43 +217,3 @@ def test_decoding_flags(capsys):
     assert e.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         "python -m conv_t5.bench: error: " + message)
-
-
-@pytest.mark.slow
-def test_quick_decoding_end_to_end(tmp_path):
-  proc = subprocess.run(
-      [sys.executable, "-m", "conv_t5.bench", "--quick", "--workloads",
-       "D,S", "--models", "transformer,lightweight", "--core_shapes", "",
-       "--out_dir", str(tmp_path)], capture_output=True, text=True,
-      timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  assert proc.stdout.strip().splitlines()[-1] == str(tmp_path / "bench.json")
-  result = json.loads((tmp_path / "bench.json").read_text())
-  records = result["records"]
-  assert [(r["workload"], r["batch"], r["seq_len"], r["target_len"],
-           r["model"]) for r in records] == [
-               (w, 2, 32, t, m) for w in "DS" for t in (4, 8)
-               for m in ("transformer", "lightweight")]
-  for r in records:
-    assert r["status"] == "ok", r
-    assert len(r["step_s_all"]) == 2
-    assert r["tokens_per_s"] == pytest.approx(2 * r["target_len"] /
-                                              r["step_s"])
-    assert r["peak_mem_mb"] >= r["rss_ready_mb"] > 0
-    if r["workload"] == "D":
-      # Every decode (warm-up and timed) of every row: exactly T tokens.
-      assert r["decoded_len_min"] == r["decoded_len_max"] == r["target_len"]
-      assert r["decoded_shapes"] == [[2, r["target_len"]]]
-    else:
-      assert 0 < r["loss"] < 3 * math.log(256)
-  light = result["targets"]["decoding"]["models"]["lightweight"]
-  assert set(light["points"][0]["ratios"]) == {"4", "8"}
-  assert all(x > 0 for x in light["points"][0]["ratios"].values())
-  md = (tmp_path / "bench.md").read_text()
-  assert "### tiny, decoding and scoring: batch 2, inputs 32" in md
-  assert "| lightweight (ours) | 8 | " in md
-  assert not (tmp_path / "bench.png").exists()     # no training workload
-  png = (tmp_path / "bench_decode.png").read_bytes()
-  assert png[:8] == b"\x89PNG\r\n\x1a\n"
-  width, height = struct.unpack(">II", png[16:24])
-  assert width > 1000 and height > 200
