@@ -5,9 +5,9 @@ The kernel is the project's .venv Python (a kernelspec written into a
 temporary JUPYTER_PATH), so the notebook takes its Python 3.11 path for real:
 it finds the checkout's pinned set and installs nothing. Fails on any cell
 error. Every number and label it prints is checked against what its runs
-wrote (the event files, t5's eval files, the predictions file), recomputed
-here, so the notebook's values are never spelled out. Prints the time of
-each cell.
+wrote (the event files, the release's manifest, the checkpoints, t5's eval
+files and logs, the predictions file), recomputed here, so the notebook's
+values are never spelled out. Prints the time of each cell.
 """
 
 import ast
@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
@@ -32,8 +33,9 @@ import colab_env  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import
 # A last cell added to the executed copy: the notebook's variables the checks
 # need, as one JSON line.
 PROBE = "@@probe "
-PROBED = ("PLAN", "WORK", "PRETRAIN_DIR", "PRETRAIN_STEPS", "FINETUNE_DIR",
-          "SENTENCES", "BENCH_DIR", "LENGTHS_L")
+PROBED = ("PLAN", "WORK", "PRETRAIN_DIR", "PRETRAIN_STEPS", "ARCH", "SEED",
+          "RELEASE", "FINETUNE_DIRS", "FINETUNE_STEPS", "LABELS", "SENTENCES",
+          "BENCH_DIR", "LENGTHS_L")
 PROBE_CELL = f"""import json, sys
 missing = [n for n in {PROBED!r} if n not in globals()]
 assert not missing, f'the notebook no longer defines {{missing}}'
@@ -136,24 +138,40 @@ def check_outputs(nb):
           f"{losses[-1]:.3f} at step {steps[-1]}") in lines
   assert losses[-1] < losses[0] - 1.0  # it learnt something
 
-  # The accuracy: t5's eval of the last checkpoint, recomputed from the
-  # predictions and targets files it wrote, and as t5 logged and stored it.
-  task, step, accuracy = _eval_accuracy(probe["FINETUNE_DIR"])
-  assert f"eval/{task}/accuracy at step {step}: {accuracy:.3f}" in text
-  assert any(line.startswith(f"validation accuracy after {step} steps: "
-                             f"{accuracy:.1f}%") for line in lines), text
+  check_release_and_finetuning(probe, lines)
 
-  # The decoded labels: the predictions file, in the task's label set.
+  # The accuracies: t5's eval of each run's last checkpoint (and of that run:
+  # its log restores that checkpoint alone), recomputed from the predictions
+  # and targets files it wrote, as t5 logged and stored it, and in the table.
+  steps = probe["FINETUNE_STEPS"]
+  for name, model_dir in probe["FINETUNE_DIRS"].items():
+    task, step, accuracy = _eval_accuracy(model_dir)
+    assert step == steps
+    log = _read(os.path.join(probe["WORK"], f"eval_{name}.log"))
+    assert _restored(log) == [f"{model_dir}/model.ckpt-{steps}"]
+    assert f"eval/{task}/accuracy at step {step}: {accuracy:.3f}" in log
+    assert f"eval/{task}/accuracy at step {step}: {accuracy:.3f}" in text
+    assert f"{probe['LABELS'][name]:<28} {step:>5}  {accuracy:.1f}%" in lines
+    print(f"  {name}: {accuracy:.1f}% after {step} steps")
+
+  # The decoded labels: the predictions file t5's predict wrote from the last
+  # checkpoint of the run fine-tuned from the release, in the task's label set.
   import seqio  # pylint: disable=g-import-not-at-top
   import conv_t5.tasks  # noqa: F401 pylint: disable=g-import-not-at-top,unused-import
   labels = seqio.get_mixture_or_task(task).postprocessor.keywords[
       "label_classes"]
+  log = _read(os.path.join(probe["WORK"], "predict.log"))
+  assert _restored(log) == [
+      f"{probe['FINETUNE_DIRS']['pretrained']}/model.ckpt-{steps}"]
+  assert glob.glob(os.path.join(probe["WORK"], "predictions.txt-*")) == [
+      os.path.join(probe["WORK"], f"predictions.txt-{steps}")]
   decoded = _predictions(probe["WORK"])
   assert len(decoded) == len(probe["SENTENCES"]) and set(decoded) <= set(
       labels), (decoded, labels)
   printed = [m.groups() for m in (re.match(r"^\s*(\S+)  <-  (.*)$", line)
                                   for line in lines) if m]
   assert printed == list(zip(decoded, probe["SENTENCES"]))
+  print(f"  predictions: {printed}")
 
   # Each plotting cell shows its figure once; the benchmark timed both
   # models at every length.
@@ -169,6 +187,88 @@ def check_outputs(nb):
       for n in probe["LENGTHS_L"]}
   for n in probe["LENGTHS_L"]:
     assert re.search(rf"\[bench\] tiny A L=\s*{n} lightweight", text), text
+
+
+def check_release_and_finetuning(probe, lines):
+  """The shipped checkpoint the notebook fine-tunes is the manifest's, checked
+  against its sha256, with the model config it was pre-trained with; the run
+  from it restored exactly its weights, the run from scratch none; both ran
+  one config (but for the init checkpoint) from step 0, at the same learning
+  rate at step 1."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from conv_t5 import files  # pylint: disable=g-import-not-at-top
+  from conv_t5.experiments import layout  # pylint: disable=g-import-not-at-top
+  from conv_t5.experiments import release  # pylint: disable=g-import-not-at-top
+  rel, arch, seed = probe["RELEASE"], probe["ARCH"], probe["SEED"]
+  assert (arch, seed) == ("conv_lightweight", 1)
+  run = release.find_run(release.check(), arch, seed)
+  prefix = f"model.ckpt-{run['steps']}"
+  assert rel["checkpoint"] == os.path.join(
+      layout.release_run_dir(layout.RELEASE_DIR, arch, seed), prefix)
+  assert rel["sha256"] == run["files"][f"{prefix}.data-00000-of-00001"] == (
+      files.sha256_file(f"{rel['checkpoint']}.data-00000-of-00001"))
+  assert f"  sha256 of the weights: {rel['sha256']}" in lines
+  assert (rel["steps"], rel["task"]) == (run["steps"], run["task"])
+  assert rel["model_gin"] == run["gin"][:run["gin"].index("cpu.gin")]
+
+  released = tf.train.load_checkpoint(rel["checkpoint"])
+  shapes = released.get_variable_to_shape_map()
+  weights = sorted(n for n in shapes if n != "global_step")
+  steps, dirs = probe["FINETUNE_STEPS"], probe["FINETUNE_DIRS"]
+  assert sorted(dirs) == ["pretrained", "scratch"]
+  configs, rates = {}, {}
+  for name, model_dir in dirs.items():
+    assert sorted(os.path.basename(p) for p in glob.glob(
+        f"{model_dir}/model.ckpt-*.index")) == [
+            "model.ckpt-0.index", f"model.ckpt-{steps}.index"]
+    first = tf.train.load_checkpoint(os.path.join(model_dir, "model.ckpt-0"))
+    assert first.get_tensor("global_step") == 0
+    assert {n: first.get_variable_to_shape_map()[n] for n in weights} == {
+        n: shapes[n] for n in weights}  # the released model's architecture
+    same = [n for n in weights
+            if np.array_equal(first.get_tensor(n), released.get_tensor(n))]
+    assert same == (weights if name == "pretrained" else []), (name, same)
+    rates[name] = _scalars(model_dir, "learning_rate")[0]
+    configs[name] = _bindings(os.path.join(model_dir, "operative_config.gin"))
+  assert rates["pretrained"] == rates["scratch"] == (
+      1, pytest.approx(0.01)), rates
+  init = ("", "run", "init_checkpoint")
+  assert configs["pretrained"].pop(init) == rel["checkpoint"]
+  assert configs["scratch"].pop(init) is None
+  # A binding one config lacks counts as None: mesh-tensorflow records the
+  # init checkpoint's variable mapping and filter (None) only with one.
+  differ = {k for k in set(configs["pretrained"]) | set(configs["scratch"])
+            if configs["pretrained"].get(k) != configs["scratch"].get(k)}
+  assert not differ, differ
+
+
+def _bindings(path):
+  """{(scope, selector, arg): value} of an operative config, references and
+  macros as text."""
+  from gin import config_parser  # pylint: disable=g-import-not-at-top
+
+  class Refs(config_parser.ParserDelegate):
+
+    def configurable_reference(self, scoped_name, evaluate):
+      return "@" + scoped_name + ("()" if evaluate else "")
+
+    def macro(self, macro_name):
+      return "%" + macro_name
+
+  return {(s.scope or "", s.selector, s.arg_name): s.value
+          for s in config_parser.ConfigParser(_read(path), Refs())
+          if isinstance(s, config_parser.BindingStatement)}
+
+
+def _read(path):
+  with open(path) as f:
+    return f.read()
+
+
+def _restored(log):
+  """The checkpoints a t5 log says it restored parameters from."""
+  return re.findall(r"^INFO:tensorflow:Restoring parameters from (\S+)$", log,
+                    re.M)
 
 
 def _scalars(model_dir, tag):
