@@ -16,7 +16,10 @@ experiments.hooked_model.HookedMtfModel:
     .../<arch>/scratch/<task>        MtfModel.train on the task, random init
     ... eval                         MtfModel.eval of eval_checkpoints
                                      checkpoints on eval_split, then of the
-                                     chosen ones on report_split
+                                     chosen ones on report_split (as
+                                     experiments.stage_eval computes it,
+                                     the same outputs at a fraction of the
+                                     time)
 
 (model dirs under <out_dir>/models: experiments.layout). Re-running skips
 done stages; an interrupted training stage resumes from its latest checkpoint
@@ -144,11 +147,17 @@ def run_train_stage(spec, stage, root, emit):
           "machine": machine.summary()}
 
 
-def run_eval_stage(spec, stage, root, emit):
+def run_eval_stage(spec, stage, root, emit, t5_eval=False):
   """t5's eval of the evaluated checkpoints on eval_split; then, per task,
-  of the checkpoint with the best value there on report_split."""
+  of the checkpoint with the best value there on report_split.
+
+  The evals run on experiments.stage_eval (what MtfModel.eval computes and
+  writes, its decoding graph built once); t5_eval=True runs MtfModel.eval
+  itself (the tests compare the two).
+  """
   from conv_t5.experiments import hooked_model  # pylint: disable=g-import-not-at-top
   from conv_t5.experiments import results  # pylint: disable=g-import-not-at-top
+  from conv_t5.experiments import stage_eval  # pylint: disable=g-import-not-at-top
   gfile = markers.gfile()
   model_dir = stage.model_dir(root)
   if markers.read_marker(stage.train_stage(), root) is None:
@@ -168,7 +177,26 @@ def run_eval_stage(spec, stage, root, emit):
       model_dir, tpu=None, mesh_shape="",
       batch_size=spec.eval_batch_size or spec.batch_size,
       sequence_length=spec.finetune_sequence_length)
-  model.eval(stage.task, checkpoint_steps=steps, split=spec.eval_split)
+  evaluator = model if t5_eval else stage_eval.StageEvaluator(model)
+  try:
+    chosen = _eval_and_choose(spec, stage, evaluator, model_dir, steps)
+  finally:
+    if evaluator is not model:
+      evaluator.close()
+  records = results.run_records(model_dir, spec.eval_split, spec.report_split)
+  reported = spec.report_split or spec.eval_split
+  return {"stage": stage.name, "steps": steps, "chosen": chosen,
+          "metrics": {r["task"]: r["value"] for r in records
+                      if r["split"] == reported},
+          "split": reported, "seconds": round(time.time() - t0, 2),
+          "machine": machine.summary()}
+
+
+def _eval_and_choose(spec, stage, evaluator, model_dir, steps):
+  """Evaluates `steps` on eval_split, chooses each task's step, evaluates
+  the chosen ones on report_split; returns {task: chosen step}."""
+  from conv_t5.experiments import results  # pylint: disable=g-import-not-at-top
+  evaluator.eval(stage.task, checkpoint_steps=steps, split=spec.eval_split)
   chosen = {}
   for task, metrics in results.read_eval_dir(
       results.eval_dir(model_dir, spec.eval_split)).items():
@@ -182,15 +210,9 @@ def run_eval_stage(spec, stage, root, emit):
     raise RuntimeError(f"{stage.name}: t5's eval wrote no metric to "
                        f"{results.eval_dir(model_dir, spec.eval_split)}")
   if spec.report_split:
-    model.eval(stage.task, checkpoint_steps=sorted(set(chosen.values())),
-               split=spec.report_split)
-  records = results.run_records(model_dir, spec.eval_split, spec.report_split)
-  reported = spec.report_split or spec.eval_split
-  return {"stage": stage.name, "steps": steps, "chosen": chosen,
-          "metrics": {r["task"]: r["value"] for r in records
-                      if r["split"] == reported},
-          "split": reported, "seconds": round(time.time() - t0, 2),
-          "machine": machine.summary()}
+    evaluator.eval(stage.task, checkpoint_steps=sorted(set(chosen.values())),
+                   split=spec.report_split)
+  return chosen
 
 
 def run_unit(spec, unit, root, emit):
