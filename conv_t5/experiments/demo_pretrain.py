@@ -178,9 +178,12 @@ def _check_command(release_dir):
     return 2
   from conv_t5.experiments import progress  # pylint: disable=g-import-not-at-top
   for run in manifest["runs"]:
+    part = run.get("wall_steps", run["steps"])
+    resumed = (f" for its last {part:,} steps (resumed from step "
+               f"{run['steps'] - part:,})" if part < run["steps"] else "")
     print(f"  {run['arch']} seed {run['seed']}: {run['steps']} steps, "
           f"{run['tokens_seen']:,} tokens, "
-          f"{progress.fmt_seconds(run['wall_seconds'])} on "
+          f"{progress.fmt_seconds(run['wall_seconds'])}{resumed} on "
           f"{run['machine']['cpu']} ({run['machine']['nproc']} CPUs)")
   commits = ", ".join(dict.fromkeys(
       i["commit"] for i in manifest.get("invocations", [])))

@@ -118,7 +118,10 @@ def export_run(spec, unit, out_dir, release_dir):
   return {"arch": unit.arch, "seed": unit.seed,
           "steps": marker["final_step"],
           "tokens_seen": marker["final_step"] * tokens_per_step(spec),
-          "wall_seconds": marker["seconds"], "machine": marker["machine"],
+          # The last invocation's time, and the steps it trained: a stage
+          # resumed in a later session records only its own part.
+          "wall_seconds": marker["seconds"], "wall_steps": marker["steps_run"],
+          "machine": marker["machine"],
           "task": intent["task"], "gin": intent["gin"],
           "bindings": intent["bindings"],
           "sequence_length": intent["sequence_length"],

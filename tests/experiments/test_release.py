@@ -97,7 +97,7 @@ def test_weights_only_keeps_every_weight_in_its_dtype_and_drops_slots(
                                     before.get_tensor("encoder/kernel"))
 
 
-def _fake_release(tmp_path):
+def _fake_release(tmp_path, **run):
   """A one-run release of the tiny checkpoint, manifest included."""
   target = layout.release_run_dir(str(tmp_path / "rel"), "transformer", 1)
   release.write_weights_only(_tiny_checkpoint(str(tmp_path / "src")), target)
@@ -107,7 +107,7 @@ def _fake_release(tmp_path):
   release.write_manifest(
       spec, [{"arch": "transformer", "seed": 1, "steps": 7,
               "tokens_seen": 7 * 16 * 80, "wall_seconds": 12.3,
-              "machine": {"cpu": "Some CPU", "nproc": 2}}],
+              "machine": {"cpu": "Some CPU", "nproc": 2}, **run}],
       [{"commit": "abc1234"}], str(tmp_path / "rel"))
   return str(tmp_path / "rel"), target
 
@@ -146,6 +146,17 @@ def test_a_missing_file_or_run_or_manifest_is_refused(tmp_path):
     release.check(rel)
   assert str(e.value).startswith(
       f"the demo release has no manifest.json in {rel}: {FIX}")
+
+
+def test_check_command_says_when_the_wall_time_covers_a_resumed_part(
+    tmp_path):
+  rel, _ = _fake_release(tmp_path, wall_steps=3)
+  ok = subprocess.run([sys.executable, "-m", "conv_t5.experiments.demo_pretrain",
+                       "--check", "--release_dir", rel],
+                      capture_output=True, text=True)
+  assert ok.stdout.splitlines()[0] == (
+      "  transformer seed 1: 7 steps, 8,960 tokens, 0:12 for its last 3 "
+      "steps (resumed from step 4) on Some CPU (2 CPUs)")
 
 
 def test_check_command_says_ok_or_exits_2(tmp_path):
