@@ -38,6 +38,7 @@ def test_the_shipped_release_matches_its_manifest():
                        for u in stages_lib.units(spec)}
   for (arch, seed), run in runs.items():
     assert run["steps"] == spec.pretrain_steps
+    assert 0 < run["wall_steps"] <= run["steps"]
     assert run["tokens_seen"] == spec.pretrain_steps * 16 * (64 + 16)
     run_dir = layout.release_run_dir(layout.RELEASE_DIR, arch, seed)
     assert sorted(os.listdir(run_dir)) == sorted(run["files"])
