@@ -130,11 +130,7 @@ class Worker:
               tf.local_variables_initializer(),
               lowering.copy_masters_to_slices()]
     self.build_s = time.perf_counter() - start
-    self.sess = tf.Session(graph=self.graph, config=tf.ConfigProto(
-        intra_op_parallelism_threads=point.get("threads", 0),
-        inter_op_parallelism_threads=point.get("threads", 0)))
-    self.sess.run(init[:2])
-    self.sess.run(init[2])
+    self.sess = step.start_session(self.graph, init, point)
     self.rss_ready_mb = proc.rss_mb(os.getpid())
     self.lengths = []    # D: every row's decoded length, every run
     self.shapes = set()  # D: the decoded ids' shapes

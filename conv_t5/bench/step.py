@@ -150,6 +150,19 @@ def build_train_step(point, serialize=True):
   return tf.group(tf_updates), tf_loss, lowering, num_micro
 
 
+def start_session(graph, init, point):
+  """A session on `graph` with the point's thread counts, its variables
+  initialised (init: the global and local initialisers, then mtf's
+  copy_masters_to_slices)."""
+  import tensorflow.compat.v1 as tf
+  sess = tf.Session(graph=graph, config=tf.ConfigProto(
+      intra_op_parallelism_threads=point.get("threads", 0),
+      inter_op_parallelism_threads=point.get("threads", 0)))
+  sess.run(init[:2])
+  sess.run(init[2])
+  return sess
+
+
 class Worker:
   """Holds one point's graph and session between the parent's commands."""
 
@@ -174,11 +187,7 @@ class Worker:
                                                 self.num_micro),
         "flops_tf": flops.tf_flops(self.graph, self.num_micro)}
     self.flops_count_s = time.perf_counter() - start
-    self.sess = tf.Session(graph=self.graph, config=tf.ConfigProto(
-        intra_op_parallelism_threads=point.get("threads", 0),
-        inter_op_parallelism_threads=point.get("threads", 0)))
-    self.sess.run(init[:2])
-    self.sess.run(init[2])
+    self.sess = start_session(self.graph, init, point)
     self.rss_ready_mb = proc.rss_mb(os.getpid())
     self.last_loss = None
 
