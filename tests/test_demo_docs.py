@@ -95,7 +95,7 @@ def test_the_control_transfer_run_is_its_gin_file_and_the_docs_quote_it():
   with open(os.path.join(CONTROL_TRANSFER, "results.json")) as f:
     data = json.load(f)
   spec = spec_lib.spec_from_gin(["demo/control_transfer.gin"])
-  default = spec_lib.spec_from_gin(["demo/default.gin"])
+  default = spec_lib.spec_from_gin(["demo/own_pretraining.gin"])
   # Through from_json: a GridSpec field added since (at its default, as
   # pretrained_from) is no difference.
   assert spec_lib.GridSpec.from_json(data["grid"]).to_json() == spec.to_json()

@@ -7,9 +7,13 @@
 Builds the offline demo data if needed (conv_t5.tasks.demo_data), then runs
 the grid of gin/demo/default.gin (--quick: gin/demo/quick.gin, --full:
 gin/demo/full.gin) through t5's MtfModel in worker processes
-(conv_t5.experiments.worker): every architecture pre-trained with span
-corruption, then fine-tuned from that checkpoint and (GridSpec.scratch_archs)
-from scratch, once per seed, each evaluated by t5's eval. Prints progress
+(conv_t5.experiments.worker): every architecture fine-tuned from its
+checkpoint in the shipped demo release (GridSpec.pretrained_from; a missing
+or changed release stops the run with one message naming `make
+demo-pretrain`: the grid never pre-trains silently) and (GridSpec.
+scratch_archs) from scratch, once per seed, each evaluated by t5's eval; a
+profile with GridSpec.pretrained_from = '' (gin/demo/own_pretraining.gin)
+pre-trains in the grid first. Prints progress
 (stage, step, time left), then the table and the verdicts, and writes
 results.md, results.png and results.json to the output directory (default
 runs/demo, runs/demo-quick or runs/demo-full); the JSON's path is printed
@@ -130,7 +134,7 @@ def parse_args(argv):
                                    description=__doc__.split("\n\n")[0])
   size = parser.add_mutually_exclusive_group()
   size.add_argument("--quick", action="store_true",
-                    help="the small grid of gin/demo/quick.gin (<= 3 min)")
+                    help="the small grid of gin/demo/quick.gin (a few minutes)")
   size.add_argument("--full", action="store_true",
                     help="the larger grid of gin/demo/full.gin (docs/demo.md)")
   parser.add_argument("--out_dir", default=None,
@@ -197,7 +201,7 @@ def _run(args, size, out_dir):
     spec = spec_lib.spec_from_gin(profile, args.gin_param)
     if spec.release_dir:  # never pre-train silently: the release must be whole
       from conv_t5.experiments import release  # pylint: disable=g-import-not-at-top
-      release.check_for_grid(spec)
+      spec = release.with_release_pretraining(spec)
     markers.init_out_dir(spec, out_dir)
   except (spec_lib.GridMismatchError, ValueError, IOError,
           errors.ConfigError) as e:
@@ -221,7 +225,10 @@ def _run(args, size, out_dir):
              if any(s.name not in done for s in u.stages(spec))]
   display.line(
       f"grid: {len(spec.archs)} architectures x {len(spec.seeds)} seed(s), "
-      f"fine-tuned on {', '.join(spec.tasks)}; {len(all_stages)} stages "
+      f"fine-tuned on {', '.join(spec.tasks)}"
+      + (f" from the release in {spec.release_dir} ({spec.pretrain_steps} "
+         "pre-training steps)" if spec.release_dir else "")
+      + f"; {len(all_stages)} stages "
       f"({len(done)} already done) in {out_dir}; "
       f"{min(jobs, max(1, len(pending)))} worker(s); "
       f"estimated {progress.fmt_seconds(tracker.seconds_left())}")

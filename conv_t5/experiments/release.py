@@ -19,6 +19,7 @@ it; `check_for_grid` and `init_checkpoint` give a fine-tuning grid
 replays a release is experiments.demo_pretrain.
 """
 
+import dataclasses
 import glob
 import json
 import os
@@ -199,6 +200,15 @@ def check_for_grid(spec):
             if "pretrained" in spec.inits(arch) for seed in grid.seeds]
   check(release_dir, needed)
   return manifest
+
+
+def with_release_pretraining(spec):
+  """`spec` (a grid that fine-tunes a release) with the release's
+  pre-training fields (spec.PRETRAIN_FIELDS, from its manifest), after
+  check_for_grid: the grid's records say how its models were pre-trained."""
+  grid = spec_lib.GridSpec.from_json(check_for_grid(spec)["grid"])
+  return dataclasses.replace(spec, **{
+      f: getattr(grid, f) for f in spec_lib.PRETRAIN_FIELDS})
 
 
 def paired_seed(spec, manifest, arch, seed):

@@ -153,6 +153,12 @@ class GridSpec:
 # The names a binding may give GridSpec: short, partial and full.
 GRID_SELECTORS = ("GridSpec", "grid.GridSpec", "conv_t5.grid.GridSpec")
 
+# The grid's own pre-training. A grid that fine-tunes a release
+# (pretrained_from) runs none: it takes these from the release's manifest
+# (experiments.release.with_release_pretraining) and refuses them bound.
+PRETRAIN_FIELDS = ("pretrain_task", "pretrain_steps",
+                   "pretrain_sequence_length", "pretrain_gin")
+
 
 class StatementsOnly(config_parser.ParserDelegate):
   """Parses references and macros to None: only the statements matter."""
@@ -204,7 +210,27 @@ def spec_from_gin(gin_files, bindings=()):
     gin.parse_config_files_and_bindings(list(gin_files), list(bindings))
   finally:
     logging.disable(logging.NOTSET)
-  spec = GridSpec()
-  gin.clear_config()
+  try:
+    spec = GridSpec()
+    bound = [f for f in PRETRAIN_FIELDS if _is_bound(f)]
+  finally:
+    gin.clear_config()
+  if spec.pretrained_from and bound:
+    raise ValueError(
+        f"{', '.join('GridSpec.' + f for f in bound)} bound, but this grid "
+        f"fine-tunes the pre-trained models of a release (GridSpec."
+        f"pretrained_from = {spec.pretrained_from!r}) and runs no "
+        "pre-training: its pre-training is the release's (its manifest.json "
+        "says which). Remove the binding, or pre-train in the grid with "
+        "GridSpec.pretrained_from = '' (e.g. --gin_file "
+        "demo/own_pretraining.gin).")
   return spec.check()
+
+
+def _is_bound(field):
+  try:
+    gin.query_parameter(f"conv_t5.grid.GridSpec.{field}")
+  except ValueError:
+    return False
+  return True
 

@@ -1,10 +1,11 @@
-"""`make demo`'s grid (gin/demo/default.gin) end to end at small step counts:
-re-runs, interruption, failure, repeatability.
+"""`make demo`'s grid (gin/demo/default.gin) end to end at small step counts,
+from the shipped release: re-runs, interruption, failure, repeatability; and
+`--quick` (gin/demo/quick.gin) as a user runs it.
 
 Marked `demo` (`make test-demo`, which .ci/run runs after `make test`). One
 run of the default grid (module fixture) is shared: every architecture,
 initialisation, task and the pair task of `make demo`, with 2 seeds instead
-of 3 and a few steps per stage instead of hundreds (CI_BINDINGS), so it
+of 5 and a few steps per stage instead of hundreds (CI_BINDINGS), so it
 checks the grid's structure, records, resume and verdict plumbing; the
 numbers are `make demo`'s job. The first tests check its files (the JSON
 schema, the table, the verdicts) and recompute its numbers from t5's own
@@ -34,6 +35,7 @@ import time
 
 import pytest
 
+from conv_t5.experiments import layout
 from conv_t5.experiments import spec as spec_lib
 from conv_t5.experiments import stages as stages_lib
 from conv_t5.experiments import verdicts as verdicts_lib
@@ -43,10 +45,9 @@ pytestmark = [pytest.mark.demo, pytest.mark.timeout(4 * 3600)]
 VERDICTS = {"supported", "contradicted", "inconclusive", "not run"}
 RECORD_KEYS = {"arch", "init", "task", "seed", "split", "metric", "value",
                "step", "model_dir"}
-# The default grid, small: 2 seeds, 20 pre-training and 20 fine-tuning steps
-# (two evaluated checkpoints, so a fine-tuning run has one mid-way).
-CI_BINDINGS = ("GridSpec.num_seeds = 2", "GridSpec.pretrain_steps = 20",
-               "GridSpec.finetune_steps = 20")
+# The default grid, small: 2 seeds, 20 fine-tuning steps (two evaluated
+# checkpoints, so a fine-tuning run has one mid-way).
+CI_BINDINGS = ("GridSpec.num_seeds = 2", "GridSpec.finetune_steps = 20")
 STALL_SECONDS = 600
 
 
@@ -58,7 +59,7 @@ def run_demo(out_dir, *extra, stop_at=None):
   SIGKILLed (its whole process group) as soon as a stdout line contains it.
   """
   args = [sys.executable, "-m", "conv_t5.demo", "--out_dir", str(out_dir)]
-  for binding in CI_BINDINGS:
+  for binding in (() if "--quick" in extra else CI_BINDINGS):
     args += ["--gin_param", binding]
   t0 = time.time()
   proc = subprocess.Popen(args + list(extra), stdout=subprocess.PIPE,
@@ -99,7 +100,10 @@ def grid(tmp_path_factory):
 
 
 def expected_spec():
-  return spec_lib.spec_from_gin(["demo/default.gin"], CI_BINDINGS)
+  """The grid the fixture ran: its profile, and the release's pre-training."""
+  from conv_t5.experiments import release  # pylint: disable=g-import-not-at-top
+  return release.with_release_pretraining(
+      spec_lib.spec_from_gin(["demo/default.gin"], CI_BINDINGS))
 
 
 def snapshot(out_dir):
@@ -370,7 +374,9 @@ def test_one_unit_run_again_gives_its_numbers_again(grid, tmp_path):
   code, stdout, stderr, _ = run_demo(out, "--no_data_build")
   assert code == 0, stdout[-2000:] + stderr[-2000:]
   n = len(stages_lib.stages(spec))
-  unit_stages = 1 + 2 * len(spec.tasks) * len(spec.inits("transformer"))
+  unit_stages = 2 * len(spec.tasks) * len(spec.inits("transformer"))
+  assert unit_stages == len(stages_lib.Unit("transformer", unit_seed).stages(
+      spec))  # no pre-training stage: the release is the pre-training
   assert f"({n - unit_stages} of {n} stages were already done)" in stdout
 
   def numbers(directory):
@@ -381,3 +387,47 @@ def test_one_unit_run_again_gives_its_numbers_again(grid, tmp_path):
   assert sum(1 for n in numbers(out) if n[0] == "transformer"
              and n[3] == unit_seed) == 2 * 4 * 2  # inits x tasks x splits
 
+
+
+def test_quick_fine_tunes_the_shipped_release(tmp_path):
+  """`python -m conv_t5.demo --quick`, as a user runs it: every pre-trained
+  run starts from the shipped release (its weights' sha256 the manifest's,
+  fine-tuning seed k from release seed k), no stage pre-trains, and it ends
+  with the table, the verdicts and the path of results.json."""
+  from conv_t5.experiments import release  # pylint: disable=g-import-not-at-top
+  out = tmp_path / "quick"
+  code, stdout, stderr, seconds = run_demo(out, "--quick")
+  assert code == 0, stdout[-3000:] + stderr[-3000:]
+  print(f"--quick: {seconds:.0f} s")
+  assert stdout.rstrip().splitlines()[-1] == str(out / "results.json")
+  data = json.load(open(out / "results.json"))
+  assert set(data["verdicts"]) == {"RQ1", "RQ2", "RQ4", "RQ5"}
+  for line in open(out / "results.md").read().splitlines():
+    if line.startswith("|"):
+      assert line in stdout  # the table, printed
+  spec = spec_lib.GridSpec.from_json(data["grid"])
+  assert spec == release.with_release_pretraining(
+      spec_lib.spec_from_gin(["demo/quick.gin"]))
+  manifest = release.check()
+  assert spec.pretrained_from == "release"
+  assert spec.pretrain_steps == manifest["grid"]["pretrain_steps"]
+  assert not glob.glob(f"{out}/models/**/pretrain", recursive=True)
+  started = 0
+  for stage in stages_lib.stages(spec):
+    if stage.kind != "finetune" or stage.init != "pretrained":
+      continue
+    model_dir = stage.model_dir(str(out / "models"))
+    marker = json.load(open(f"{model_dir}/train_done.json"))
+    intent = json.load(open(f"{model_dir}/grid_stage.json"))
+    seed = release.paired_seed(spec, manifest, stage.arch, stage.seed)
+    assert seed == stage.seed  # 2 fine-tuning seeds, release seeds 1 and 2
+    run = release.find_run(manifest, stage.arch, seed)
+    prefix = f"model.ckpt-{run['steps']}"
+    assert os.path.normpath(os.path.join(out / "models", intent["init_from"])
+                            ) == os.path.join(layout.release_run_dir(
+                                layout.RELEASE_DIR, stage.arch, seed), prefix)
+    assert intent["init_sha256"] == run["files"][
+        f"{prefix}.data-00000-of-00001"]
+    assert marker["started_from_step"] == 0
+    started += 1
+  assert started == len(spec.archs) * len(spec.seeds)

@@ -30,12 +30,24 @@ def quick_spec():
   return spec_lib.spec_from_gin(["demo/quick.gin"])
 
 
-def test_default_grid_is_the_papers_grid(default_spec):
-  assert default_spec.archs[:4] == layout.ARCHS
-  assert set(default_spec.archs[4:]) <= set(layout.XATTN_ARCHS)
+@pytest.fixture(scope="module")
+def own_spec():
+  """A grid that pre-trains its own models (not `make demo`'s)."""
+  return spec_lib.spec_from_gin(["demo/own_pretraining.gin"])
+
+
+@pytest.fixture(scope="module")
+def quick_own_spec():
+  return spec_lib.spec_from_gin(["demo/quick_own_pretraining.gin"])
+
+
+def test_default_grid_is_the_papers_grid_from_the_release(default_spec):
+  assert default_spec.archs == layout.ARCHS + layout.XATTN_ARCHS
+  assert default_spec.pretrained_from == "release"
+  assert default_spec.finetune_gin == ("demo/finetune_release.gin",)
   assert default_spec.tasks == ("demo_multitask",)
   assert default_spec.pair_task == "demo_same_sentiment"
-  assert default_spec.seeds == (1, 2, 3)
+  assert len(default_spec.seeds) >= 5
   assert (default_spec.eval_split, default_spec.report_split) == (
       "validation", "test")
   # The control and the convolutions from both inits, the hybrids (RQ4)
@@ -48,15 +60,27 @@ def test_default_grid_is_the_papers_grid(default_spec):
   kinds = [s.kind for s in stages]
   seeds, archs = len(default_spec.seeds), len(default_spec.archs)
   trained = seeds * (2 * 4 + (archs - 4))
+  # No pre-training: the models come from the release.
+  assert (kinds.count("pretrain"), kinds.count("finetune"),
+          kinds.count("eval")) == (0, trained, trained)
+  assert len({s.name for s in stages}) == len(stages)
+
+
+def test_own_pretraining_grid_pretrains_every_arch(own_spec):
+  assert own_spec.pretrained_from == ""
+  assert own_spec.archs[:4] == layout.ARCHS
+  assert set(own_spec.archs[4:]) <= set(layout.XATTN_ARCHS)
+  kinds = [s.kind for s in stages_lib.stages(own_spec)]
+  seeds, archs = len(own_spec.seeds), len(own_spec.archs)
+  trained = seeds * (2 * 4 + (archs - 4))
   assert (kinds.count("pretrain"), kinds.count("finetune"),
           kinds.count("eval")) == (seeds * archs, trained, trained)
-  assert len({s.name for s in stages}) == len(stages)
 
 
 def test_full_grid_has_every_architecture_and_more_steps(default_spec):
   full = spec_lib.spec_from_gin(["demo/full.gin"])
   assert full.archs == layout.ARCHS + layout.XATTN_ARCHS
-  assert full.pretrain_steps > default_spec.pretrain_steps
+  assert full.pretrained_from == default_spec.pretrained_from
   assert full.finetune_steps > default_spec.finetune_steps
   assert full.seeds == default_spec.seeds
   assert full.scratch_archs == layout.ARCHS
@@ -72,18 +96,39 @@ def test_units_are_seed_major_and_name_round_trips(default_spec):
       "transformer", None)
 
 
-def test_quick_grid_is_smaller_but_complete(quick_spec, default_spec):
-  assert quick_spec.pretrain_steps < default_spec.pretrain_steps
+def test_quick_grid_is_smaller_but_complete(quick_spec, default_spec,
+                                            quick_own_spec, own_spec):
+  assert quick_spec.pretrained_from == default_spec.pretrained_from
   assert quick_spec.finetune_steps < default_spec.finetune_steps
   assert len(quick_spec.seeds) >= 2  # the intervals are exercised
   kinds = [s.kind for s in stages_lib.stages(quick_spec)]
-  assert set(kinds) == {"pretrain", "finetune", "eval"}
+  assert set(kinds) == {"finetune", "eval"}
   assert len(quick_spec.archs) >= 2 and "transformer" in quick_spec.archs
+  assert quick_own_spec.pretrain_steps < own_spec.pretrain_steps
+  assert set(s.kind for s in stages_lib.stages(quick_own_spec)) == {
+      "pretrain", "finetune", "eval"}
 
 
-def test_stage_order_pretrains_first_and_evals_after_training(default_spec):
-  for unit in stages_lib.units(default_spec)[:3]:
-    stages = unit.stages(default_spec)
+def test_a_release_grid_refuses_pretraining_bindings():
+  """A grid that fine-tunes the release runs no pre-training: a binding of
+  its pre-training fields would be ignored, so it is refused."""
+  for field, value in [("pretrain_steps", "50"), ("pretrain_gin", "[]"),
+                       ("pretrain_task", "'x'"),
+                       ("pretrain_sequence_length",
+                        "{'inputs': 8, 'targets': 8}")]:
+    with pytest.raises(ValueError, match=f"GridSpec.{field} bound, but this "
+                       "grid fine-tunes the pre-trained models of a release"):
+      spec_lib.spec_from_gin(["demo/default.gin"],
+                             [f"GridSpec.{field} = {value}"])
+  # Its own pre-training grid takes them.
+  assert spec_lib.spec_from_gin(
+      ["demo/default.gin"], ["GridSpec.pretrained_from = ''",
+                             "GridSpec.pretrain_steps = 50"]).pretrain_steps == 50
+
+
+def test_stage_order_pretrains_first_and_evals_after_training(own_spec):
+  for unit in stages_lib.units(own_spec)[:3]:
+    stages = unit.stages(own_spec)
     assert stages[0] == stages_lib.Stage("pretrain", unit.arch,
                                          seed=unit.seed)
     for i, s in enumerate(stages):
@@ -149,13 +194,13 @@ for name in sys.argv[3:]:
 
 
 @pytest.mark.slow
-def test_eval_steps_are_the_saved_checkpoints(tmp_path, quick_spec,
+def test_eval_steps_are_the_saved_checkpoints(tmp_path, quick_own_spec,
                                               demo_data_dir):
   """A fine-tuning run from a pre-training checkpoint (a tiny transformer, a
   few steps; the start is no multiple of the interval) leaves a checkpoint
   at every step worker.eval_steps names, and at its start, and nowhere else."""
   spec = dataclasses.replace(
-      quick_spec, archs=("transformer",), tasks=("demo_movie_sentiment",),
+      quick_own_spec, archs=("transformer",), tasks=("demo_movie_sentiment",),
       num_seeds=1, pretrain_steps=1, finetune_steps=4, eval_checkpoints=2,
       batch_size=2, bindings=(),
       pretrain_sequence_length={"inputs": 16, "targets": 8},
@@ -194,13 +239,13 @@ def test_an_out_dir_of_another_grid_is_refused(tmp_path, quick_spec):
 
 
 def test_the_worker_writes_each_marker_when_its_stage_ends(tmp_path,
-                                                           quick_spec,
+                                                           quick_own_spec,
                                                            monkeypatch):
   """run_unit runs the stages not done, in order, writes each one's marker
   through conv_t5.files (atomically) and stops at the first failure."""
   root = str(tmp_path)
-  unit = stages_lib.units(quick_spec)[0]
-  stages = unit.stages(quick_spec)
+  unit = stages_lib.units(quick_own_spec)[0]
+  stages = unit.stages(quick_own_spec)
   ran, events = [], []
 
   def fake(spec, stage, root_, emit):
@@ -217,7 +262,7 @@ def test_the_worker_writes_each_marker_when_its_stage_ends(tmp_path,
     f.write('{"final_step": 40}')
   for stage in stages[1:]:
     os.makedirs(stage.model_dir(root), exist_ok=True)
-  assert worker.run_unit(quick_spec, unit, root, events.append) == 1
+  assert worker.run_unit(quick_own_spec, unit, root, events.append) == 1
   assert ran == [s.name for s in stages[1:4]]
   assert markers.read_marker(stages[0], root) == {"final_step": 40}
   for stage in stages[1:3]:

@@ -10,7 +10,7 @@ from conv_t5.experiments import stages as stages_lib
 
 @pytest.fixture(scope="module")
 def quick_spec():
-  return spec_lib.spec_from_gin(["demo/quick.gin"])
+  return spec_lib.spec_from_gin(["demo/quick_own_pretraining.gin"])
 
 
 class FakeClock:

@@ -34,7 +34,7 @@ def test_the_shipped_release_matches_its_manifest():
   spec = spec_lib.spec_from_gin([release.PROFILE])
   assert manifest["grid"] == spec.to_json()
   runs = {(r["arch"], r["seed"]): r for r in manifest["runs"]}
-  assert set(runs) <= {(u.arch, u.seed)
+  assert set(runs) == {(u.arch, u.seed)  # whole: every arch and seed
                        for u in stages_lib.units(spec)}
   for (arch, seed), run in runs.items():
     assert run["steps"] == spec.pretrain_steps
@@ -55,6 +55,25 @@ def test_the_shipped_release_matches_its_manifest():
     gaps = [b - a for a, b in zip(steps[1:], steps[2:])]
     assert all(1 <= g <= 100 for g in gaps)
     assert sum(g < 99 for g in gaps) <= len(gaps) // 50
+
+
+def test_make_demo_fine_tunes_the_shipped_release_and_records_its_pretraining():
+  """`make demo`'s grid takes every pre-training field from the release it
+  fine-tunes (its records say how its models were pre-trained), and every
+  architecture it fine-tunes from the release is in it for every seed."""
+  grid = spec_lib.spec_from_gin(["demo/default.gin"])
+  assert grid.release_dir == layout.RELEASE_DIR
+  adopted = release.with_release_pretraining(grid)
+  shipped = spec_lib.spec_from_gin([release.PROFILE])
+  for field in spec_lib.PRETRAIN_FIELDS:
+    assert getattr(adopted, field) == getattr(shipped, field)
+  assert adopted.pretrain_steps == 16000 != grid.pretrain_steps
+  for field in ("model_gin", "model_overrides"):
+    assert getattr(grid, field) == getattr(shipped, field)
+  assert set(grid.archs) == set(shipped.archs)
+  # 5 fine-tuning seeds from 3 released ones: 1 2 3 1 2.
+  assert [release.paired_seed(grid, release.check(), "transformer", s)
+          for s in grid.seeds] == [1, 2, 3, 1, 2]
 
 
 def _tiny_checkpoint(directory, step=7):

@@ -286,7 +286,7 @@ def test_cli_prints_the_verdicts_and_records_them(grid_root, tmp_path,
   assert data["rows"] == json.loads(json.dumps(table["rows"]))
 
 
-# A finished grid: demo/quick.gin with three architectures, a mixture of a
+# A finished grid: demo/quick_own_pretraining.gin with three architectures, a mixture of a
 # single-sequence task and the pair task, three seeds.
 GRID_BINDINGS = (
     "GridSpec.archs = ['transformer', 'conv_dynamic', 'conv_dynamic_xattn']",
@@ -300,7 +300,7 @@ def finished_grid(tmp_path):
   """A grid output dir whose every stage is done: markers, and t5's eval
   event files (validation at both evaluated steps, test at the chosen one)
   with values that differ by arch, init, task and seed."""
-  spec = spec_lib.spec_from_gin(["demo/quick.gin"], GRID_BINDINGS)
+  spec = spec_lib.spec_from_gin(["demo/quick_own_pretraining.gin"], GRID_BINDINGS)
   out = str(tmp_path / "grid")
   markers.init_out_dir(spec, out)
   root = layout.models_root(out)
@@ -332,7 +332,7 @@ def test_results_cli_prints_what_the_demo_prints(finished_grid, capsys):
   sigterm = signal.getsignal(signal.SIGTERM)
   try:
     assert demo.main(["--out_dir", out, "--no_data_build", "--gin_file",
-                      "demo/quick.gin"]
+                      "demo/quick_own_pretraining.gin"]
                      + [a for b in GRID_BINDINGS for a in ("--gin_param", b)]
                      ) == 0
   finally:
