@@ -52,13 +52,22 @@ def read_manifest(release_dir=None):
 
 
 def losses_from_events(model_dir):
-  """[(step, loss)] from the Estimator's summaries in model_dir."""
+  """[(step, loss)] from the Estimator's summaries in model_dir.
+
+  An events file whose writer was killed (a stage interrupted, then resumed
+  into a new events file) ends in a truncated record: its records up to
+  there are read, the truncated one is not."""
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   from tensorflow.python.util import deprecation  # pylint: disable=g-import-not-at-top
   out = {}
   for path in sorted(glob.glob(os.path.join(model_dir, "events.out.*"))):
+    events = []
     with deprecation.silence():
-      events = list(tf.train.summary_iterator(path))
+      try:
+        for event in tf.train.summary_iterator(path):
+          events.append(event)
+      except tf.errors.DataLossError:  # the killed writer's last record
+        pass
     for event in events:
       for value in event.summary.value:
         if value.tag == "loss":

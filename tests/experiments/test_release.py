@@ -76,6 +76,28 @@ def test_make_demo_fine_tunes_the_shipped_release_and_records_its_pretraining():
           for s in grid.seeds] == [1, 2, 3, 1, 2]
 
 
+def test_losses_are_read_up_to_the_record_a_killed_writer_truncated(tmp_path):
+  """A stage killed mid-write leaves its events file ending in a truncated
+  record (then resumes into a new file): the records before it are read, and
+  the new file's too."""
+  for name, steps in (("old", (1, 100, 200)), ("new", (300, 400))):
+    with tf.Graph().as_default():
+      writer = tf.summary.FileWriter(str(tmp_path / name))
+      for step in steps:
+        writer.add_summary(tf.Summary(value=[tf.Summary.Value(
+            tag="loss", simple_value=step / 1000)]), step)
+      writer.close()
+    (path,) = glob.glob(str(tmp_path / name / "events.out.*"))
+    shutil.move(path, tmp_path / os.path.basename(path).replace(
+        "events.out", f"events.out.{name}"))
+  (old,) = glob.glob(str(tmp_path / "events.out.old*"))
+  with open(old, "rb+") as f:
+    f.truncate(os.path.getsize(old) - 5)
+  assert release.losses_from_events(str(tmp_path)) == [
+      (1, pytest.approx(0.001)), (100, pytest.approx(0.1)),
+      (300, pytest.approx(0.3)), (400, pytest.approx(0.4))]
+
+
 def _tiny_checkpoint(directory, step=7):
   """A checkpoint with a bfloat16 weight, its float32 slot and a step."""
   with tf.Graph().as_default():
