@@ -16,13 +16,15 @@ layout the grid and launch/ both use (conv_t5.experiments.layout):
 
 (<task> may be a mixture: each task it evaluated gives its own record).
 Passing a root finds every such model dir under it. Which checkpoint a run
-is reported at (`select`):
+is reported at (`select`), once per run, for all of its tasks (the value a
+run's checkpoint is judged by is the mean over its tasks, so a mixture's
+tasks are reported at one checkpoint):
 
-    validation  the checkpoint with the best value on the selection split
+    validation  the checkpoint with the best mean on the selection split
                 (the earliest of equals), reported on `report_split` (the
                 demo: chosen on validation, reported on test)
     final       the last evaluated checkpoint
-    best        the best value over the evaluated checkpoints (T5's habit
+    best        the best mean over the evaluated checkpoints (T5's habit
                 of reporting the best validation score)
 
 A grid's output directory (the demo's --out_dir, with its grid.json) is
@@ -121,10 +123,37 @@ def choose_step(by_step, select="validation"):
   return min(s for s, v in by_step.items() if v == best)
 
 
+def choose_run_step(by_task, metric=None, select="validation"):
+  """The one checkpoint step a fine-tuning run is reported at, for every
+  task it was fine-tuned on: choose_step on the mean over its tasks (each
+  task's pick_metric, at the steps every task was evaluated at), so a
+  mixture's tasks are reported at the same checkpoint. by_task: {task:
+  {metric: {step: value}}} (read_eval_dir); None if no task has the metric.
+
+  Raises:
+    ValueError: the tasks were evaluated at no step in common.
+  """
+  values = {}
+  for task, metrics in by_task.items():
+    name = pick_metric(metrics, metric)
+    if name is not None:
+      values[task] = metrics[name]
+  if not values:
+    return None
+  steps = set.intersection(*(set(v) for v in values.values()))
+  if not steps:
+    raise ValueError(f"the tasks {sorted(values)} were evaluated at no "
+                     "checkpoint step in common")
+  return choose_step(
+      {s: sum(v[s] for v in values.values()) / len(values) for s in steps},
+      select)
+
+
 def run_records(model_dir, split="validation", report_split="", metric=None,
                 select="validation"):
   """The records of one model dir: per task, the selection split's value at
-  the chosen step and, with report_split, that split's value at the same step.
+  the run's chosen step (choose_run_step: one for all its tasks) and, with
+  report_split, that split's value at the same step.
 
   Raises:
     ValueError: the path does not follow the layout, or report_split lacks
@@ -143,11 +172,11 @@ def run_records(model_dir, split="validation", report_split="", metric=None,
   reported = read_eval_dir(eval_dir(model_dir, report_split)) if (
       report_split) else {}
   records = []
+  step = choose_run_step(chosen, metric, select)
   for task, metrics in sorted(chosen.items()):
     name = pick_metric(metrics, metric)
     if name is None:
       continue
-    step = choose_step(metrics[name], select)
     records.append(dict(base, task=task, metric=name, split=split, step=step,
                         value=metrics[name][step]))
     if report_split:
@@ -226,7 +255,7 @@ def verdict_fields(control, found):
 def grid_note(spec):
   """How a grid chose the checkpoint it reports, for the table's footnote."""
   note = (f" at the fine-tuning checkpoint with the best {spec.eval_split} "
-          f"value of {spec.eval_checkpoints} evaluated"
+          f"mean over the run's tasks of {spec.eval_checkpoints} evaluated"
           if spec.eval_checkpoints > 1 else " at the last checkpoint")
   if not spec.report_split:
     note = (" (" + note.strip()

@@ -16,7 +16,8 @@ experiments.hooked_model.HookedMtfModel:
     .../<arch>/scratch/<task>        MtfModel.train on the task, random init
     ... eval                         MtfModel.eval of eval_checkpoints
                                      checkpoints on eval_split, then of the
-                                     chosen ones on report_split (as
+                                     one chosen on the mean over the run's
+                                     tasks on report_split (as
                                      experiments.stage_eval computes it,
                                      the same outputs at a fraction of the
                                      time)
@@ -148,8 +149,8 @@ def run_train_stage(spec, stage, root, emit):
 
 
 def run_eval_stage(spec, stage, root, emit, t5_eval=False):
-  """t5's eval of the evaluated checkpoints on eval_split; then, per task,
-  of the checkpoint with the best value there on report_split.
+  """t5's eval of the evaluated checkpoints on eval_split; then of the one
+  checkpoint with the best mean over the run's tasks there on report_split.
 
   The evals run on experiments.stage_eval (what MtfModel.eval computes and
   writes, its decoding graph built once); t5_eval=True runs MtfModel.eval
@@ -193,26 +194,27 @@ def run_eval_stage(spec, stage, root, emit, t5_eval=False):
 
 
 def _eval_and_choose(spec, stage, evaluator, model_dir, steps):
-  """Evaluates `steps` on eval_split, chooses each task's step, evaluates
-  the chosen ones on report_split; returns {task: chosen step}."""
+  """Evaluates `steps` on eval_split, chooses the run's step once, on the
+  mean over its tasks (results.choose_run_step), evaluates it on
+  report_split; returns {task: chosen step} (the same step for every task)."""
   from conv_t5.experiments import results  # pylint: disable=g-import-not-at-top
   evaluator.eval(stage.task, checkpoint_steps=steps, split=spec.eval_split)
-  chosen = {}
-  for task, metrics in results.read_eval_dir(
-      results.eval_dir(model_dir, spec.eval_split)).items():
+  by_task = results.read_eval_dir(results.eval_dir(model_dir,
+                                                   spec.eval_split))
+  for task, metrics in by_task.items():
     name = results.pick_metric(metrics)
     missing = [s for s in steps if s not in metrics.get(name, {})]
     if missing:
       raise RuntimeError(f"{stage.name}: t5's eval wrote no {name} of {task} "
                          f"for steps {missing}")
-    chosen[task] = results.choose_step(metrics[name])
-  if not chosen:
+  step = results.choose_run_step(by_task)
+  if step is None:
     raise RuntimeError(f"{stage.name}: t5's eval wrote no metric to "
                        f"{results.eval_dir(model_dir, spec.eval_split)}")
   if spec.report_split:
-    evaluator.eval(stage.task, checkpoint_steps=sorted(set(chosen.values())),
+    evaluator.eval(stage.task, checkpoint_steps=[step],
                    split=spec.report_split)
-  return chosen
+  return {task: step for task in by_task}
 
 
 def run_unit(spec, unit, root, emit):

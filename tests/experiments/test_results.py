@@ -46,10 +46,12 @@ def write_eval(model_dir, task, values, metric="accuracy", split="validation"):
 @pytest.fixture
 def grid_root(tmp_path):
   """Two seeds x two archs x two inits, fine-tuned on one mixture of two
-  tasks; validation at steps 100 and 300, test at the best of them."""
+  tasks; validation at steps 100 and 300, test at the one with the better
+  mean over the two tasks."""
   root = tmp_path / "models"
-  # (arch, init) -> per seed (a, b): test values; validation prefers step 300
-  # for task a and step 100 for task b.
+  # (arch, init) -> per seed (a, b): test values; on validation task a
+  # prefers step 300 and task b ties (its best alone would be the earliest,
+  # 100), so the run's mean chooses 300 for both.
   scores = {("transformer", "pretrained"): [(80.0, 60.0), (82.0, 62.0)],
             ("transformer", "scratch"): [(70.0, 50.0), (71.0, 53.0)],
             ("conv_dynamic", "pretrained"): [(82.0, 64.0), (80.0, 66.0)],
@@ -61,7 +63,7 @@ def grid_root(tmp_path):
                         "demo_b": {100: 55.0, 300: 55.0}},  # a tie: earliest
                  None)
       write_eval(mdir, {"demo_a": {300: a, 100: 1.0},
-                        "demo_b": {100: b, 300: 2.0}}, None, split="test")
+                        "demo_b": {300: b, 100: 2.0}}, None, split="test")
   return str(root)
 
 
@@ -116,6 +118,9 @@ def test_choose_step_refuses_an_unknown_rule():
 
 
 def test_records_choose_on_validation_and_report_test(grid_root):
+  """One checkpoint per run, on the validation mean over its tasks: demo_a
+  is best at 300, demo_b ties (alone it would be reported at 100); their
+  mean is best at 300, for both."""
   mdir = os.path.join(grid_root, "seed_2/conv_dynamic/pretrained/mix")
   records = results.run_records(mdir, "validation", "test")
   base = {"arch": "conv_dynamic", "init": "pretrained", "seed": 2,
@@ -123,8 +128,23 @@ def test_records_choose_on_validation_and_report_test(grid_root):
   assert records == [
       dict(base, task="demo_a", split="validation", step=300, value=60.0),
       dict(base, task="demo_a", split="test", step=300, value=80.0),
-      dict(base, task="demo_b", split="validation", step=100, value=55.0),
-      dict(base, task="demo_b", split="test", step=100, value=66.0)]
+      dict(base, task="demo_b", split="validation", step=300, value=55.0),
+      dict(base, task="demo_b", split="test", step=300, value=66.0)]
+
+
+@pytest.mark.parametrize("select, expected", [
+    ("validation", 200), ("best", 200), ("final", 300)])
+def test_a_run_is_reported_at_one_checkpoint_chosen_on_its_tasks_mean(
+    select, expected):
+  by_task = {"a": {"accuracy": {100: 90.0, 200: 80.0, 300: 60.0}},
+             "b": {"accuracy": {100: 40.0, 200: 60.0, 300: 60.0}},
+             "c": {"f1": {100: 50.0, 200: 50.0, 300: 70.0}}}
+  # means 60.0, 63.3, 63.3: the earliest of equals
+  assert results.choose_run_step(by_task, select=select) == expected
+  assert results.choose_run_step({}) is None
+  with pytest.raises(ValueError, match="no checkpoint step in common"):
+    results.choose_run_step({"a": {"accuracy": {1: 1.0}},
+                             "b": {"accuracy": {2: 1.0}}})
 
 
 def test_a_report_split_without_the_chosen_step_is_refused(tmp_path):
@@ -316,8 +336,9 @@ def finished_grid(tmp_path):
         v += {("conv_dynamic", 2): 0.5, ("transformer", 3): 1.0}.get(
             (stage.arch, stage.seed), 0.0)
       write_eval(mdir, {"demo_a": {15: v - 5, 30: v - 4},
-                        "demo_pair": {15: v - 30, 30: v - 31}}, None)
-      write_eval(mdir, {"demo_a": {30: v}, "demo_pair": {15: v - 20}},
+                        "demo_pair": {15: v - 30, 30: v - 30.5}}, None)
+      # the run's validation mean is better at 30: reported there
+      write_eval(mdir, {"demo_a": {30: v}, "demo_pair": {30: v - 20}},
                  None, split="test")
     files.atomic_write_json(markers.marker_path(stage, root),
                             {"seconds": 1.0, "machine": "test"})
@@ -351,7 +372,7 @@ def test_results_cli_prints_what_the_demo_prints(finished_grid, capsys):
       "| transformer", "| transformer", "| conv_dynamic", "| conv_dynamic",
       "| conv_dynamic_xattn", "| conv_dynamic_xattn"]
   assert ("Test accuracy (x100) at the fine-tuning checkpoint with the best "
-          "validation value of 2 evaluated;") in text
+          "validation mean over the run's tasks of 2 evaluated;") in text
   # Gains per seed: transformer 3, 3, 4; conv_dynamic 3, 3.5, 3. Pre-trained
   # conv_dynamic - transformer -6, -5.5, -7 (also on the pair task); the
   # hybrid - conv_dynamic on the pair task 2, 1.5, 2.
