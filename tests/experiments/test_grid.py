@@ -20,25 +20,18 @@ from conv_t5.experiments import stages as stages_lib
 from conv_t5.experiments import worker
 
 
-@pytest.fixture(scope="module")
-def default_spec():
-  return spec_lib.spec_from_gin(["demo/default.gin"])
+def _profile_fixture(name, profile):
+  """A module-scoped fixture `name`: the GridSpec of gin/<profile>."""
+  return pytest.fixture(scope="module", name=name)(
+      lambda: spec_lib.spec_from_gin([profile]))
 
 
-@pytest.fixture(scope="module")
-def quick_spec():
-  return spec_lib.spec_from_gin(["demo/quick.gin"])
-
-
-@pytest.fixture(scope="module")
-def own_spec():
-  """A grid that pre-trains its own models (not `make demo`'s)."""
-  return spec_lib.spec_from_gin(["demo/own_pretraining.gin"])
-
-
-@pytest.fixture(scope="module")
-def quick_own_spec():
-  return spec_lib.spec_from_gin(["demo/quick_own_pretraining.gin"])
+default_spec = _profile_fixture("default_spec", "demo/default.gin")
+quick_spec = _profile_fixture("quick_spec", "demo/quick.gin")
+# Grids that pre-train their own models (not `make demo`'s).
+own_spec = _profile_fixture("own_spec", "demo/own_pretraining.gin")
+quick_own_spec = _profile_fixture("quick_own_spec",
+                                  "demo/quick_own_pretraining.gin")
 
 
 def test_default_grid_is_the_papers_grid_from_the_release(default_spec):
