@@ -55,7 +55,7 @@ DEFAULTS = dict(
     vocab_size=32128,
     core_shapes="16x512x512x8x7,2x4096x512x8x7,16x512x512x512x7",
     core_reps=5, decode_batches="16", decode_lengths="512",
-    decode_targets="64,256", decode_models=",".join(["transformer"] +
+    decode_targets="64,256,1024", decode_models=",".join(["transformer"] +
                                                     models.OURS))
 QUICK = dict(
     sizes="tiny", workloads="A,B,D,S", lengths="128", lengths_b="64",
@@ -142,15 +142,20 @@ def parse_args(argv):
   args.sizes = _list(args.sizes)
   args.workloads = _list(args.workloads)
   args.models = _list(args.models)
-  args.lengths = [int(x) for x in _list(args.lengths)]
+  args.lengths = _ints(p, "--lengths", args.lengths)
   if args.full or args.lengths_b == "A":
     args.lengths_b = args.lengths
   else:
-    args.lengths_b = [int(x) for x in _list(args.lengths_b)]
+    args.lengths_b = _ints(p, "--lengths_b", args.lengths_b)
   if args.full or args.authors_lengths == "all":
     args.authors_lengths = sorted(set(args.lengths) | set(args.lengths_b))
   else:
-    args.authors_lengths = [int(x) for x in _list(args.authors_lengths)]
+    args.authors_lengths = _ints(p, "--authors_lengths", args.authors_lengths)
+  args.core_shapes = [
+      _ints(p, "--core_shapes", shape.replace("x", ","), count=5,
+            what=f"{shape!r} is not batch x length x channels x heads x "
+            "width, e.g. 16x512x512x8x7 ('' to skip the core table)")
+      for shape in _list(args.core_shapes)]
   unknown = [m for m in args.models if m not in models.NAMES]
   if unknown:
     p.error(f"--models: unknown {unknown}; allowed: "
@@ -170,6 +175,16 @@ def parse_args(argv):
 
 def _list(text):
   return [x.strip() for x in str(text).split(",") if x.strip()]
+
+
+def _ints(p, flag, text, count=None, what=None):
+  """A comma-separated list of positive integers, or p.error naming flag."""
+  items = _list(text)
+  if (any(not x.isdigit() or int(x) < 1 for x in items) or
+      (count is not None and len(items) != count)):
+    p.error(f"{flag}: " + (what or f"{text!r} is not a comma-separated list "
+                           "of positive integers"))
+  return [int(x) for x in items]
 
 
 class Runner:
@@ -232,8 +247,7 @@ class Runner:
   def run_core(self):
     a = self.args
     shapes = []
-    for text in _list(a.core_shapes):
-      b, length, c, h, k = (int(x) for x in text.split("x"))
+    for b, length, c, h, k in a.core_shapes:
       shapes += [[b, length, c, h, k, False], [b, length, c, h, k, True]]
     if not shapes:
       return []
@@ -368,7 +382,7 @@ def _run_all(args, runner):
     for r in records[-len(group_points):]:
       print(report.progress_line(r), flush=True)
   runner.group_label = ""
-  if _list(args.core_shapes):
+  if args.core_shapes:
     runner.progress("core microbenchmark (ours against "
                     "tf.nn.depthwise_conv2d)")
   return records, runner.run_core()

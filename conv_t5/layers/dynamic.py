@@ -6,12 +6,24 @@
 As in fairseq's DynamicConv1dTBC, the prediction reads the convolution's own
 input (the GLU output), at the current position only, so decoding step by step
 needs nothing beyond the lightweight state.
+
+Heads of one channel (the converted authors' checkpoints) predict the kernel
+tap by tap, with the taps as the kernel's outermost dim: [K, batch...,
+(length,) heads] instead of [batch..., (length,) heads, K]. The same variables
+and the same function (tests/layers/test_core_per_channel.py); there the
+kernel is K times the size of X1 and the core's per-channel path reads it tap
+by tap, and a softmax over an innermost dim of K = 7 and its unstacking cost
+more than the predictor's matmuls save (small size, L = 512: 0.88x the
+authors' training speed with the one-einsum layout, 1.0x and above with this
+one; docs/performance.md).
 """
 
 import gin
 import mesh_tensorflow as mtf
+import tensorflow.compat.v1 as tf
 
 from conv_t5.layers import block
+from conv_t5.layers import core
 
 
 @gin.configurable(module="conv_t5")
@@ -19,14 +31,43 @@ class DynamicConvolution(block.ConvolutionBlock):
   """The paper's dynamic convolution block (see module docstring)."""
 
   def kernel(self, context, x1, heads_dim, width_dim):
-    """Returns [batch..., (length,) heads, conv_width], softmaxed over width."""
+    """Returns [batch..., (length,) heads, conv_width] softmaxed over width
+    ([conv_width, batch..., (length,) heads] for heads of one channel)."""
     # The predicted heads get a name of their own while X1's heads are summed
     # over (a tensor cannot carry "heads" twice), then take "heads" back.
     out_heads = mtf.Dimension("kernel_heads", heads_dim.size)
-    logits = mtf.layers.dense(
-        x1, new_dims=[out_heads, width_dim],
-        reduced_dims=[heads_dim, x1.shape.get_dim_by_name("d_head")],
-        use_bias=self.use_bias, variable_dtype=context.variable_dtype,
-        name="kernel_predictor", expert_dims=context.model.ensemble_dims)
+    if core.uses_per_channel(x1):
+      logits = self._logits_by_tap(context, x1, heads_dim, out_heads,
+                                   width_dim)
+    else:
+      logits = mtf.layers.dense(
+          x1, new_dims=[out_heads, width_dim],
+          reduced_dims=[heads_dim, x1.shape.get_dim_by_name("d_head")],
+          use_bias=self.use_bias, variable_dtype=context.variable_dtype,
+          name="kernel_predictor", expert_dims=context.model.ensemble_dims)
     logits = mtf.rename_dimension(logits, out_heads.name, heads_dim.name)
     return mtf.softmax(logits, reduced_dim=width_dim)
+
+  def _logits_by_tap(self, context, x1, heads_dim, out_heads, width_dim):
+    """What mtf.layers.dense computes above (its variables, initialisers and
+    einsum), one tap at a time, stacked with the taps outermost."""
+    reduced = [heads_dim, x1.shape.get_dim_by_name("d_head")]
+    new = [out_heads, width_dim]
+    ensemble = context.model.ensemble_dims
+    w = mtf.layers.get_dense_kernel_weights(
+        x1, new, reduced, ensemble, kernel_initializer=None,
+        name="kernel_predictor", variable_dtype=context.variable_dtype)
+    biases = None
+    if self.use_bias:
+      with tf.variable_scope("kernel_predictor"):
+        biases = mtf.unstack(mtf.get_variable(
+            x1.mesh, "bias", mtf.Shape(ensemble + new),
+            initializer=tf.zeros_initializer(),
+            dtype=context.variable_dtype), width_dim)
+    shape = mtf.Shape([d for d in x1.shape.dims if d not in reduced] +
+                      [out_heads])
+    logits = []
+    for j, w_j in enumerate(mtf.unstack(w, width_dim)):
+      logit = mtf.layers.us_einsum([x1, w_j], output_shape=shape)
+      logits.append(logit if biases is None else logit + biases[j])
+    return mtf.stack(logits, width_dim.name, axis=0)

@@ -289,6 +289,16 @@ def test_bad_flags_fail_with_a_message(capsys):
        "(batch = tokens / L >= 1)"),
       (["--workloads", "A,C"],
        "--workloads: unknown workload 'C'; allowed: A, B, D, S"),
+      (["--lengths", "512,1k"],
+       "--lengths: '512,1k' is not a comma-separated list of positive "
+       "integers"),
+      # Refused before anything runs (it used to fail after the timings).
+      (["--core_shapes", "none"],
+       "--core_shapes: 'none' is not batch x length x channels x heads x "
+       "width, e.g. 16x512x512x8x7 ('' to skip the core table)"),
+      (["--core_shapes", "16x512x512x8"],
+       "--core_shapes: '16x512x512x8' is not batch x length x channels x "
+       "heads x width, e.g. 16x512x512x8x7 ('' to skip the core table)"),
   ):
     with pytest.raises(SystemExit) as e:
       runner.parse_args(argv)

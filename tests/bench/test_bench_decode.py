@@ -192,7 +192,7 @@ def test_decoding_flags(capsys):
   args = runner.parse_args([])
   assert args.workloads == ["A", "B", "D", "S"]
   assert (args.decode_batches, args.decode_lengths, args.decode_targets) == (
-      [16], [512], [64, 256])
+      [16], [512], [64, 256, 1024])
   assert args.decode_models == ["transformer", "lightweight", "dynamic",
                                 "dilated"]
   full = runner.parse_args(["--full"])
