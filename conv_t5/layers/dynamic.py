@@ -13,9 +13,8 @@ tap by tap, with the taps as the kernel's outermost dim: [K, batch...,
 and the same function (tests/layers/test_core_per_channel.py); there the
 kernel is K times the size of X1 and the core's per-channel path reads it tap
 by tap, and a softmax over an innermost dim of K = 7 and its unstacking cost
-more than the predictor's matmuls save (small size, L = 512: 0.88x the
-authors' training speed with the one-einsum layout, 1.0x and above with this
-one; docs/performance.md).
+more than the predictor's matmuls save (measured against the authors' layer:
+docs/performance.md).
 """
 
 import gin
