@@ -150,6 +150,9 @@ def per_channel_conv(x, kernel, length_dim, segment, dilation, causal):
   def shifted(t, offset):                 # shifted[t] = t[t + offset]
     return mtf.shift(t, -offset, length_dim, wrap=False) if offset else t
 
+  def unshifted(t, offset):               # unshifted[t] = t[t - offset]
+    return shifted(t, -offset)
+
   def masks(dtype):
     """same_j as dtype [batch..., length], None where every position counts."""
     if segment is None:
@@ -177,17 +180,13 @@ def per_channel_conv(x, kernel, length_dim, segment, dilation, causal):
     dx, dtaps = None, []
     for tap, offset, same in zip(taps(kernel), offs, masks(dy.dtype)):
       g = dy if same is None else dy * same
-      if not offset:
-        dtaps.append(mtf.einsum([g, x], output_shape=tap.shape))
-        back = g * tap
-      elif length_dim in tap.shape.dims:     # a kernel per position (dynamic)
-        g_back = mtf.shift(g, offset, length_dim, wrap=False)
-        dtaps.append(shifted(mtf.einsum([g_back, x], output_shape=tap.shape),
-                             offset))
-        back = mtf.shift(g * tap, offset, length_dim, wrap=False)
+      g_back = unshifted(g, offset)
+      dtap = mtf.einsum([g_back, x], output_shape=tap.shape)
+      if length_dim in tap.shape.dims:       # a kernel per position (dynamic)
+        dtaps.append(shifted(dtap, offset))
+        back = unshifted(g * tap, offset)
       else:
-        g_back = mtf.shift(g, offset, length_dim, wrap=False)
-        dtaps.append(mtf.einsum([g_back, x], output_shape=tap.shape))
+        dtaps.append(dtap)
         back = g_back * tap
       dx = back if dx is None else dx + back
     if width_dim.size == 1:
