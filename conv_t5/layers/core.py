@@ -35,13 +35,16 @@ alone: there A is ~(T + K - 1) times the size of the input and the matmuls
 run on one-column slices, so the core sums the K shifted copies of x instead,
 y = sum_j shift(x, -o_j) * k[.., j] * [seg(t) == seg(t + o_j)], the same
 function (tests/layers/test_core_per_channel.py: the same outputs, gradients
-and decoding within float32 rounding of a differently ordered sum). Its
-gradient is written out (mtf.custom_gradient): the backward pass shifts dy
-instead of keeping the K - 1 shifted copies of x from the forward pass, so a
-layer holds x and the kernel for its backward pass, not K copies of x. On 4 x
-512 x 512 heads x K = 7 it ran forward + backward in 0.24-0.37x the banded
-path's time. Heads of more channels (the demo's 16, the paper's 64) keep the
-banded path, unchanged.
+and decoding within float32 rounding of a differently ordered sum). The K
+copies come from one padded copy of x by K slices (mtf.shift would pad and
+slice per tap). Its gradient is written out (mtf.custom_gradient): the
+backward pass takes its own windows of x once dy exists, instead of keeping
+the K - 1 shifted copies of x from the forward pass, so a layer holds x and
+the kernel for its backward pass, not K copies of x. Its speed against the
+authors' layers is in docs/performance.md ("The converted checkpoints"), from
+`python -m conv_t5.bench`, which also times it against tf.nn.depthwise_conv2d
+(the core table, shape 16x512x512x512x7). Heads of more channels (the demo's
+16, the paper's 64) keep the banded path, unchanged.
 
 Incremental (one decoding step) mode keeps the last r(K-1) inputs per layer as
 its state, as fairseq's incremental convolutions do.
@@ -141,54 +144,56 @@ def per_channel_conv(x, kernel, length_dim, segment, dilation, causal):
     raise ValueError(f"kernel dims {sorted(d.name for d in extra)} are not "
                      f"dims of x {x.shape}")
   offs = offsets(width_dim.size, dilation, causal)
+  before, after = max(0, -min(offs)), max(0, max(offs))   # reach of the taps
 
   def taps(k):
     if width_dim.size == 1:
       return [mtf.reshape(k, k.shape - width_dim)]
     return mtf.unstack(k, width_dim)
 
-  def shifted(t, offset):                 # shifted[t] = t[t + offset]
-    return mtf.shift(t, -offset, length_dim, wrap=False) if offset else t
+  def windows(t):
+    """[t moved by o_j for each tap j] (w_j[t] = t[t + o_j], zero outside):
+    one pad, then a slice per tap (mtf.shift would pad and slice per tap)."""
+    if not (before or after):
+      return [t] * len(offs)
+    t = mtf.pad(t, [before, after], length_dim.name)
+    return [mtf.slice(t, before + o, length_dim.size, length_dim.name)
+            for o in offs]
 
-  def unshifted(t, offset):               # unshifted[t] = t[t - offset]
-    return shifted(t, -offset)
-
-  def masks(dtype):
-    """same_j as dtype [batch..., length], None where every position counts."""
+  def masked(ts):
+    """ts[j] * same_j, same_j[t] = [seg(t) == seg(t + o_j)]."""
     if segment is None:
-      return [None] * len(offs)
-    return [mtf.cast(mtf.equal(segment, shifted(segment, o)), dtype) if o
-            else None for o in offs]
+      return ts
+    return [t if not o else t * mtf.cast(mtf.equal(segment, s), t.dtype)
+            for t, o, s in zip(ts, offs, windows(segment))]
 
   def forward(x, kernel):
     y = None
-    for tap, offset, same in zip(taps(kernel), offs, masks(x.dtype)):
-      xs = shifted(x, offset)
-      term = (xs if same is None else xs * same) * tap
-      y = term if y is None else y + term
+    for xs, tap in zip(masked(windows(x)), taps(kernel)):
+      y = xs * tap if y is None else y + xs * tap
     return y
 
   def backward(explicit_inputs, all_inputs, forward_operations, outputs,
                output_grads):
-    """d/dx and d/dkernel from x, the kernel and dy alone (the forward pass's
-    shifted copies of x are not kept). Only dy-dependent tensors are shifted
-    (sum_t g[t] x[t + o] = sum_s g[s - o] x[s]), so that nothing here can run
-    before dy exists and hold memory from the forward pass on."""
+    """d/dkernel_j = sum (dy * same_j) * w_j(x); dx = sum_j (dy * same_j *
+    k_j) moved back by o_j, each term padded into place in a tensor of the
+    padded length (one pad per tap) and the sum sliced once. x's windows are
+    taken from x gated on dy (_after), so that TF cannot take them early,
+    during the forward pass, and hold K copies of x until the backward pass:
+    a layer holds x and the kernel for its backward pass, nothing more."""
     del forward_operations, outputs
     x, kernel = explicit_inputs
     dy = output_grads[0]
     dx, dtaps = None, []
-    for tap, offset, same in zip(taps(kernel), offs, masks(dy.dtype)):
-      g = dy if same is None else dy * same
-      g_back = unshifted(g, offset)
-      dtap = mtf.einsum([g_back, x], output_shape=tap.shape)
-      if length_dim in tap.shape.dims:       # a kernel per position (dynamic)
-        dtaps.append(shifted(dtap, offset))
-        back = unshifted(g * tap, offset)
-      else:
-        dtaps.append(dtap)
-        back = g_back * tap
+    for g, xs, tap, o in zip(masked([dy] * len(offs)), windows(_after(x, dy)),
+                             taps(kernel), offs):
+      dtaps.append(mtf.einsum([g, xs], output_shape=tap.shape))
+      back = g * tap
+      if before or after:
+        back = mtf.pad(back, [before + o, after - o], length_dim.name)
       dx = back if dx is None else dx + back
+    if before or after:
+      dx = mtf.slice(dx, before, length_dim.size, length_dim.name)
     if width_dim.size == 1:
       dkernel = mtf.reshape(dtaps[0], kernel.shape)
     else:
@@ -197,6 +202,15 @@ def per_channel_conv(x, kernel, length_dim, segment, dilation, causal):
     return [dx, dkernel] + [None] * (len(all_inputs) - 2)
 
   return mtf.custom_gradient(forward, backward, [x, kernel])
+
+
+def _after(t, gate):
+  """t, computed (an identity: no copy) only once gate exists."""
+  def fn(a, b):
+    with tf.control_dependencies([b]):
+      return tf.identity(a)
+  return mtf.slicewise(fn, [t, gate], output_shape=t.shape,
+                       output_dtype=t.dtype, splittable_dims=t.shape.dims)
 
 
 def banded_conv(x, kernel, length_dim, segment, dilation, causal, block_size):

@@ -120,6 +120,52 @@ def test_packed_examples_and_padding_are_masked():
   assert np.abs(a[0, 4:10] - b[0, 4:10]).min() > 0
 
 
+@pytest.mark.parametrize("dynamic", [False, True],
+                         ids=["lightweight", "dynamic"])
+def test_backward_reads_x_only_after_dy(dynamic):
+  """The backward pass's copies of x wait for dy: every TF op that reads x
+  (through any path) and is not part of the forward pass has the forward
+  output among its ancestors, so TF cannot run it during the forward pass and
+  hold its result (K windows of x) until the backward pass."""
+  x, kernel, _ = random_core_inputs(7, dynamic)
+  with tf.Graph().as_default():
+    graph = mtf.Graph()
+    mesh = mtf.Mesh(graph, "mesh")
+    dims = [mtf.Dimension("batch", B), mtf.Dimension("length", L),
+            mtf.Dimension("heads", H), mtf.Dimension("d_head", 1)]
+    kdims = (dims[:3] if dynamic else dims[2:3]) + [
+        mtf.Dimension(core.WIDTH_DIM, 7)]
+    tx = tf.placeholder(tf.float32, x.shape, name="x_in")
+    mx = mtf.import_tf_tensor(mesh, tx, mtf.Shape(dims))
+    mk = mtf.import_tf_tensor(mesh, tf.constant(kernel, tf.float32),
+                              mtf.Shape(kdims))
+    seg = mtf.import_tf_tensor(mesh, tf.constant(PACKED, tf.int32),
+                               mtf.Shape(dims[:2]))
+    my = core.per_channel_conv(mx, mk, dims[1], seg, 1, True)
+    # dy = cos(y) exists only after the forward pass.
+    dx, _ = mtf.gradients([mtf.reduce_sum(mtf.sin(my))], [mx, mk])
+    lowering = mtf.Lowering(graph, {mesh: mtf_harness.mesh_impl()})
+    ty = lowering.export_to_tf_tensor(my)
+    lowering.export_to_tf_tensor(dx)
+
+    def ancestors(op):
+      seen, todo = set(), [op]
+      while todo:
+        o = todo.pop()
+        for parent in [t.op for t in o.inputs] + list(o.control_inputs):
+          if parent not in seen:
+            seen.add(parent)
+            todo.append(parent)
+      return seen
+
+    forward = ancestors(ty.op) | {ty.op}
+    readers = [op for op in tf.get_default_graph().get_operations()
+               if tx.op in ancestors(op) and op not in forward]
+    early = [op.name for op in readers if ty.op not in ancestors(op)]
+  assert readers
+  assert not early, f"ops that read x before dy exists: {early}"
+
+
 def test_path_is_chosen_by_channels_per_head():
   """One channel per head: per-channel; more (the demo's 16): banded."""
   def op_names(d_head):
