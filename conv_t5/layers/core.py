@@ -179,8 +179,10 @@ def per_channel_conv(x, kernel, length_dim, segment, dilation, causal):
     k_j) moved back by o_j, each term padded into place in a tensor of the
     padded length (one pad per tap) and the sum sliced once. x's windows are
     taken from x gated on dy (_after), so that TF cannot take them early,
-    during the forward pass, and hold K copies of x until the backward pass:
-    a layer holds x and the kernel for its backward pass, nothing more."""
+    during the forward pass, and hold K copies of x until the backward pass
+    (test_backward_reads_x_only_after_dy). Even so, at base size the model's
+    peak memory is higher with this backward than with one that shifts dy
+    (docs/performance.md, "The converted checkpoints"); why is not found."""
     del forward_operations, outputs
     x, kernel = explicit_inputs
     dy = output_grads[0]
