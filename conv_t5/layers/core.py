@@ -38,9 +38,9 @@ function (tests/layers/test_core_per_channel.py: the same outputs, gradients
 and decoding within float32 rounding of a differently ordered sum). The K
 copies come from one padded copy of x by K slices (mtf.shift would pad and
 slice per tap). Its gradient is written out (mtf.custom_gradient): the
-backward pass takes its own windows of x once dy exists, instead of keeping
-the K - 1 shifted copies of x from the forward pass, so a layer holds x and
-the kernel for its backward pass, not K copies of x. Its speed against the
+backward pass moves dy (and terms made from it) rather than x, instead of
+keeping the K - 1 shifted copies of x from the forward pass, so a layer keeps
+x and the kernel for its backward pass, not K copies of x. Its speed against the
 authors' layers is in docs/performance.md ("The converted checkpoints"), from
 `python -m conv_t5.bench`, which also times it against tf.nn.depthwise_conv2d
 (the core table, shape 16x512x512x512x7). Heads of more channels (the demo's
@@ -173,29 +173,33 @@ def per_channel_conv(x, kernel, length_dim, segment, dilation, causal):
       y = xs * tap if y is None else y + xs * tap
     return y
 
+  def moved(t, o):
+    """t moved on by o: moved(t, o)[s] = t[s - o], zero outside."""
+    return mtf.shift(t, o, length_dim, wrap=False) if o else t
+
   def backward(explicit_inputs, all_inputs, forward_operations, outputs,
                output_grads):
-    """d/dkernel_j = sum (dy * same_j) * w_j(x); dx = sum_j (dy * same_j *
-    k_j) moved back by o_j, each term padded into place in a tensor of the
-    padded length (one pad per tap) and the sum sliced once. x's windows are
-    taken from x gated on dy (_after), so that TF cannot take them early,
-    during the forward pass, and hold K copies of x until the backward pass
-    (test_backward_reads_x_only_after_dy). Even so, at base size the model's
-    peak memory is higher with this backward than with one that shifts dy
-    (docs/performance.md, "The converted checkpoints"); why is not found."""
+    """d/dx and d/dkernel from x, the kernel and dy alone (the forward pass's
+    windows of x are not kept). Only tensors made from dy are moved
+    (sum_t g[t] x[t + o] = sum_s g[s - o] x[s]), so every op here that reads x
+    also reads dy and cannot run, and hold memory, before the backward pass
+    (test_backward_reads_x_only_after_dy). Taking windows of x here instead,
+    even gated on dy, peaked ~0.7 GB higher at base size
+    (docs/performance.md, "The converted checkpoints")."""
     del forward_operations, outputs
     x, kernel = explicit_inputs
     dy = output_grads[0]
     dx, dtaps = None, []
-    for g, xs, tap, o in zip(masked([dy] * len(offs)), windows(_after(x, dy)),
-                             taps(kernel), offs):
-      dtaps.append(mtf.einsum([g, xs], output_shape=tap.shape))
-      back = g * tap
-      if before or after:
-        back = mtf.pad(back, [before + o, after - o], length_dim.name)
+    for g, tap, o in zip(masked([dy] * len(offs)), taps(kernel), offs):
+      g_back = moved(g, o)                   # g_back[s] = g[s - o]
+      dtap = mtf.einsum([g_back, x], output_shape=tap.shape)
+      if length_dim in tap.shape.dims:       # a kernel per position (dynamic)
+        dtaps.append(moved(dtap, -o))
+        back = moved(g * tap, o)
+      else:
+        dtaps.append(dtap)
+        back = g_back * tap
       dx = back if dx is None else dx + back
-    if before or after:
-      dx = mtf.slice(dx, before, length_dim.size, length_dim.name)
     if width_dim.size == 1:
       dkernel = mtf.reshape(dtaps[0], kernel.shape)
     else:
@@ -204,15 +208,6 @@ def per_channel_conv(x, kernel, length_dim, segment, dilation, causal):
     return [dx, dkernel] + [None] * (len(all_inputs) - 2)
 
   return mtf.custom_gradient(forward, backward, [x, kernel])
-
-
-def _after(t, gate):
-  """t, computed (an identity: no copy) only once gate exists."""
-  def fn(a, b):
-    with tf.control_dependencies([b]):
-      return tf.identity(a)
-  return mtf.slicewise(fn, [t, gate], output_shape=t.shape,
-                       output_dtype=t.dtype, splittable_dims=t.shape.dims)
 
 
 def banded_conv(x, kernel, length_dim, segment, dilation, causal, block_size):

@@ -123,10 +123,10 @@ def test_packed_examples_and_padding_are_masked():
 @pytest.mark.parametrize("dynamic", [False, True],
                          ids=["lightweight", "dynamic"])
 def test_backward_reads_x_only_after_dy(dynamic):
-  """The backward pass's copies of x wait for dy: every TF op that reads x
+  """The backward pass's reads of x wait for dy: every TF op that reads x
   (through any path) and is not part of the forward pass has the forward
   output among its ancestors, so TF cannot run it during the forward pass and
-  hold its result (K windows of x) until the backward pass."""
+  hold its result (say, K windows of x) until the backward pass."""
   x, kernel, _ = random_core_inputs(7, dynamic)
   with tf.Graph().as_default():
     graph = mtf.Graph()
