@@ -1,4 +1,5 @@
-"""What this machine is: CPU model, CPUs available, RAM and load.
+"""What this machine is: CPU model, CPUs available, RAM and load; and which
+commit of conv_t5 runs on it.
 
 The one description of the machine that results record: the grid's stage
 markers (`summary()`, whose keys the demo's results.json has always had) and
@@ -9,6 +10,7 @@ importing TensorFlow.
 import datetime
 import os
 import platform
+import subprocess
 
 
 def cpu_model():
@@ -48,6 +50,21 @@ def load_average():
   return [round(x, 2) for x in os.getloadavg()]
 
 
+def git_commit():
+  """HEAD of the checkout this package runs from, with "+dirty" if it has
+  changes to tracked files; "unknown" outside a git checkout."""
+  here = os.path.dirname(os.path.abspath(__file__))
+  try:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here,
+                          capture_output=True, text=True, check=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "-uno"],
+                           cwd=here, capture_output=True, text=True,
+                           check=True)
+  except (OSError, subprocess.CalledProcessError):
+    return "unknown"
+  return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def summary():
   """{"nproc", "cpu", "ram_gb"}: what a grid stage records of its machine."""
   info = {"nproc": nproc(), "cpu": cpu_model()}
@@ -68,6 +85,7 @@ def metadata():
     except md.PackageNotFoundError:
       versions[pkg] = None
   return {
+      "commit": git_commit(),
       "machine": platform.node(),
       "platform": platform.platform(),
       "python": platform.python_version(),

@@ -41,3 +41,20 @@ def test_metadata_describes_the_same_machine():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   assert meta["versions"]["tensorflow"] == tf.__version__
   assert len(machine.load_average()) == 3
+
+
+def test_git_commit_is_this_checkouts_head():
+  """What the benchmark and the release's invocations record as the code's
+  commit: HEAD of the checkout conv_t5 is imported from (+dirty when tracked
+  files changed)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  here = os.path.dirname(os.path.abspath(machine.__file__))
+  try:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here,
+                          capture_output=True, text=True, check=True)
+  except (OSError, subprocess.CalledProcessError):
+    pytest.skip("conv_t5 is not imported from a git checkout")
+  commit = machine.git_commit()
+  assert commit.split("+")[0] == head.stdout.strip()
+  assert commit in (head.stdout.strip(), head.stdout.strip() + "+dirty")
+  assert machine.metadata()["commit"] == commit

@@ -185,6 +185,7 @@ def markdown(result):
   records = [r for r in result["records"]
              if r["workload"] in points.TRAINING]
   lines = ["# conv_t5 benchmark", "",
+           f"Commit {meta.get('commit', 'not recorded')}. "
            f"Machine: {meta['cpu_model']}, {meta['nproc']} CPUs, "
            f"{meta['ram_gb']} GB RAM; TensorFlow "
            f"{meta['versions'].get('tensorflow')}, mesh-tensorflow "

@@ -21,11 +21,11 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 
 from conv_t5 import files
+from conv_t5 import machine
 from conv_t5.experiments import layout
 from conv_t5.experiments import markers
 from conv_t5.experiments import release
@@ -35,20 +35,6 @@ from conv_t5.experiments import stages as stages_lib
 OUT_DIR = "runs/demo-pretrain"
 RUNS_FILE = "release_runs.json"  # in out_dir: the invocations that trained
 REPO = release.REPO
-
-
-def git_commit():
-  """HEAD of the checkout this runs from, with "+dirty" if it has changes
-  to tracked files; "unknown" outside a git checkout."""
-  try:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                          capture_output=True, text=True, check=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "-uno"],
-                           cwd=REPO, capture_output=True, text=True,
-                           check=True)
-  except (OSError, subprocess.CalledProcessError):
-    return "unknown"
-  return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def replay_env(manifest, environ=None):
@@ -103,7 +89,7 @@ def _record_invocation(out_dir, jobs, env):
   <out_dir>/release_runs.json; returns them all."""
   path = os.path.join(out_dir, RUNS_FILE)
   runs = markers.read_json(path) or []
-  runs.append({"commit": git_commit(),
+  runs.append({"commit": machine.git_commit(),
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "jobs": jobs,
                "intra_op_threads": env.get("TF_NUM_INTRAOP_THREADS"),

@@ -38,14 +38,16 @@ class DynamicConvolution(block.ConvolutionBlock):
     if core.uses_per_channel(x1):
       logits = self._logits_by_tap(context, x1, heads_dim, out_heads,
                                    width_dim)
+      softmax = softmax_keeping_output
     else:
       logits = mtf.layers.dense(
           x1, new_dims=[out_heads, width_dim],
           reduced_dims=[heads_dim, x1.shape.get_dim_by_name("d_head")],
           use_bias=self.use_bias, variable_dtype=context.variable_dtype,
           name="kernel_predictor", expert_dims=context.model.ensemble_dims)
+      softmax = mtf.softmax
     logits = mtf.rename_dimension(logits, out_heads.name, heads_dim.name)
-    return mtf.softmax(logits, reduced_dim=width_dim)
+    return softmax(logits, reduced_dim=width_dim)
 
   def _logits_by_tap(self, context, x1, heads_dim, out_heads, width_dim):
     """What mtf.layers.dense computes above (its variables, initialisers and
@@ -70,3 +72,26 @@ class DynamicConvolution(block.ConvolutionBlock):
       logit = mtf.layers.us_einsum([x1, w_j], output_shape=shape)
       logits.append(logit if biases is None else logit + biases[j])
     return mtf.stack(logits, width_dim.name, axis=0)
+
+
+def softmax_keeping_output(logits, reduced_dim):
+  """mtf.softmax(logits, reduced_dim), the same ops forward, with its gradient from
+  its output alone: dlogits = y * (dy - sum over reduced_dim of dy * y).
+
+  mtf.softmax's own gradient also keeps the exp inside its logsumexp, a
+  second tensor of the kernel's size per layer from the forward pass to the
+  backward (on the per-channel path, K x the size of X1). Used there only:
+  the multi-channel path keeps mtf.softmax's gradient, so that runs trained
+  before (the demo release) train again to the same bits.
+  """
+  def forward(x):
+    return mtf.softmax(x, reduced_dim=reduced_dim)
+
+  def backward(explicit_inputs, all_inputs, forward_operations, outputs,
+               output_grads):
+    del explicit_inputs, forward_operations
+    y, dy = outputs[0], output_grads[0]
+    dx = y * (dy - mtf.reduce_sum(dy * y, reduced_dim=reduced_dim))
+    return [dx] + [None] * (len(all_inputs) - 1)
+
+  return mtf.custom_gradient(forward, backward, [logits])

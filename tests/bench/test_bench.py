@@ -168,8 +168,10 @@ def test_quick_mode_metadata_core_and_files(quick_run):
   meta = result["metadata"]
   from conv_t5 import machine  # pylint: disable=g-import-not-at-top
   here = machine.metadata()
-  for key in ("machine", "cpu_model", "nproc", "ram_gb", "versions"):
+  for key in ("commit", "machine", "cpu_model", "nproc", "ram_gb",
+              "versions"):
     assert meta[key] == here[key], key
+  assert f"Commit {here['commit']}." in (out / "bench.md").read_text()
   import datetime  # pylint: disable=g-import-not-at-top
   assert datetime.datetime.fromisoformat(meta["date"]).tzinfo is not None
   for key in ("nproc", "ram_gb", "runtime_s", "mem_budget_mb"):

@@ -79,3 +79,60 @@ def test_a_kernel_per_head_fails_the_position_check(cls):
   with pytest.raises(AssertionError):
     assert_kernel_follows_x1_at_each_position(cls(num_heads=H, kernel_width=K))
 
+
+
+def softmax_graph(softmax):
+  """softmax over K of [B, L, H, K] logits, and the gradient of a loss of it,
+  lowered to TF. Returns (the forward output's TF ops, the float tensors of
+  the kernel's shape that the backward pass reads from the forward pass,
+  the values of y and dlogits)."""
+  rng = np.random.RandomState(0)
+  logits = rng.randn(B, L, H, K).astype(np.float32) * 3
+  weights = rng.randn(B, L, H, K).astype(np.float32)
+  with tf.Graph().as_default():
+    graph = mtf.Graph()
+    mesh = mtf.Mesh(graph, "mesh")
+    dims = [mtf.Dimension("batch", B), mtf.Dimension("length", L),
+            mtf.Dimension("heads", H), mtf.Dimension(core.WIDTH_DIM, K)]
+    tl = tf.placeholder(tf.float32, logits.shape, name="logits_in")
+    ml = mtf.import_tf_tensor(mesh, tl, mtf.Shape(dims))
+    mw = mtf.import_tf_tensor(mesh, tf.constant(weights), mtf.Shape(dims))
+    my = softmax(ml, reduced_dim=dims[-1])
+    # dy = cos(y) * w exists only after the forward pass.
+    dl, = mtf.gradients([mtf.reduce_sum(mtf.sin(my) * mw)], [ml])
+    lowering = mtf.Lowering(graph, {mesh: mtf_harness.mesh_impl()})
+    ty = lowering.export_to_tf_tensor(my)
+    tdl = lowering.export_to_tf_tensor(dl)
+
+    def ancestors(op):
+      seen, todo = set(), [op]
+      while todo:
+        o = todo.pop()
+        for parent in [t.op for t in o.inputs] + list(o.control_inputs):
+          if parent not in seen:
+            seen.add(parent)
+            todo.append(parent)
+      return seen
+
+    forward = ancestors(ty.op) | {ty.op}
+    kept = {t for op in tf.get_default_graph().get_operations()
+            if op not in forward for t in op.inputs
+            if t.op in forward and t.dtype == tf.float32 and
+            t.shape.as_list() == list(logits.shape)}
+    with tf.Session() as sess:
+      values = sess.run([ty, tdl], {tl: logits})
+  return kept, values
+
+
+def test_per_channel_softmax_keeps_only_its_output_for_the_backward_pass():
+  """dynamic.softmax_keeping_output: mtf.softmax's value and gradient, and
+  the backward pass reads one kernel-sized tensor of the forward pass (its
+  output), where mtf.softmax's own gradient reads two (the output and the
+  exp inside its logsumexp)."""
+  from conv_t5.layers import dynamic  # pylint: disable=g-import-not-at-top
+  kept, (y, dl) = softmax_graph(dynamic.softmax_keeping_output)
+  kept_ref, (y_ref, dl_ref) = softmax_graph(mtf.softmax)
+  np.testing.assert_array_equal(y, y_ref)           # the same forward ops
+  np.testing.assert_allclose(dl, dl_ref, rtol=1e-5, atol=1e-6)
+  assert len(kept) == 1, kept
+  assert len(kept_ref) == 2, kept_ref
