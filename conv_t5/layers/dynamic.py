@@ -14,7 +14,8 @@ and the same function (tests/layers/test_core_per_channel.py); there the
 kernel is K times the size of X1 and the core's per-channel path reads it tap
 by tap, and a softmax over an innermost dim of K = 7 and its unstacking cost
 more than the predictor's matmuls save (measured against the authors' layer:
-docs/performance.md).
+docs/performance.md). There the kernel's softmax keeps only its output for
+the backward pass (softmax_keeping_output).
 """
 
 import gin
@@ -75,8 +76,9 @@ class DynamicConvolution(block.ConvolutionBlock):
 
 
 def softmax_keeping_output(logits, reduced_dim):
-  """mtf.softmax(logits, reduced_dim), the same ops forward, with its gradient from
-  its output alone: dlogits = y * (dy - sum over reduced_dim of dy * y).
+  """mtf.softmax(logits, reduced_dim) (the same ops forward), with its
+  gradient from its output alone: dlogits = y * (dy - sum(dy * y)), the sum
+  over reduced_dim.
 
   mtf.softmax's own gradient also keeps the exp inside its logsumexp, a
   second tensor of the kernel's size per layer from the forward pass to the
