@@ -80,12 +80,10 @@ def test_a_kernel_per_head_fails_the_position_check(cls):
     assert_kernel_follows_x1_at_each_position(cls(num_heads=H, kernel_width=K))
 
 
-
 def softmax_graph(softmax):
   """softmax over K of [B, L, H, K] logits, and the gradient of a loss of it,
-  lowered to TF. Returns (the forward output's TF ops, the float tensors of
-  the kernel's shape that the backward pass reads from the forward pass,
-  the values of y and dlogits)."""
+  lowered to TF. Returns the float tensors of the kernel's shape that the
+  backward pass reads from the forward pass, and the values [y, dlogits]."""
   rng = np.random.RandomState(0)
   logits = rng.randn(B, L, H, K).astype(np.float32) * 3
   weights = rng.randn(B, L, H, K).astype(np.float32)
