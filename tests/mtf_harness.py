@@ -21,6 +21,18 @@ def session_config(num_cpus=4):
                         intra_op_parallelism_threads=2)
 
 
+def tf_ancestors(op):
+  """Every TF op that op depends on, through inputs and control inputs."""
+  seen, todo = set(), [op]
+  while todo:
+    o = todo.pop()
+    for parent in [t.op for t in o.inputs] + list(o.control_inputs):
+      if parent not in seen:
+        seen.add(parent)
+        todo.append(parent)
+  return seen
+
+
 def mesh_impl(mesh_shape="", layout="", num_devices=1):
   """A placement mesh implementation over CPU devices."""
   shape = mtf.convert_to_shape(mesh_shape)

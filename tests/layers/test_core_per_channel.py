@@ -148,20 +148,11 @@ def test_backward_reads_x_only_after_dy(dynamic):
     ty = lowering.export_to_tf_tensor(my)
     lowering.export_to_tf_tensor(dx)
 
-    def ancestors(op):
-      seen, todo = set(), [op]
-      while todo:
-        o = todo.pop()
-        for parent in [t.op for t in o.inputs] + list(o.control_inputs):
-          if parent not in seen:
-            seen.add(parent)
-            todo.append(parent)
-      return seen
-
-    forward = ancestors(ty.op) | {ty.op}
+    forward = mtf_harness.tf_ancestors(ty.op) | {ty.op}
     readers = [op for op in tf.get_default_graph().get_operations()
-               if tx.op in ancestors(op) and op not in forward]
-    early = [op.name for op in readers if ty.op not in ancestors(op)]
+               if tx.op in mtf_harness.tf_ancestors(op) and op not in forward]
+    early = [op.name for op in readers
+             if ty.op not in mtf_harness.tf_ancestors(op)]
   assert readers
   assert not early, f"ops that read x before dy exists: {early}"
 

@@ -102,17 +102,7 @@ def softmax_graph(softmax):
     ty = lowering.export_to_tf_tensor(my)
     tdl = lowering.export_to_tf_tensor(dl)
 
-    def ancestors(op):
-      seen, todo = set(), [op]
-      while todo:
-        o = todo.pop()
-        for parent in [t.op for t in o.inputs] + list(o.control_inputs):
-          if parent not in seen:
-            seen.add(parent)
-            todo.append(parent)
-      return seen
-
-    forward = ancestors(ty.op) | {ty.op}
+    forward = mtf_harness.tf_ancestors(ty.op) | {ty.op}
     kept = {t for op in tf.get_default_graph().get_operations()
             if op not in forward for t in op.inputs
             if t.op in forward and t.dtype == tf.float32 and
