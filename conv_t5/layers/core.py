@@ -43,8 +43,9 @@ keeping the K - 1 shifted copies of x from the forward pass, so a layer keeps
 x and the kernel for its backward pass, not K copies of x. Its speed against
 the authors' layers is in docs/performance.md ("The converted checkpoints"),
 from `python -m conv_t5.bench`, which also times it against
-tf.nn.depthwise_conv2d (the core table, shape 16x512x512x512x7). Heads of more channels (the demo's
-16, the paper's 64) keep the banded path, unchanged.
+tf.nn.depthwise_conv2d (the core table, shape 16x512x512x512x7). Heads of
+more channels (the demo's 16, the paper's 64) keep the banded path,
+unchanged.
 
 Incremental (one decoding step) mode keeps the last r(K-1) inputs per layer as
 its state, as fairseq's incremental convolutions do.
